@@ -12,8 +12,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    """Keep tests light on the 2-core CI machine."""
-    torch.set_num_threads(2)
+    """One thread: tests use tiny tensors, and OpenMP threads only contend on a busy 2-core machine."""
+    torch.set_num_threads(1)
     yield
 
 
