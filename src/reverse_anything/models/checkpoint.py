@@ -1,0 +1,158 @@
+"""Model files: safetensors weights + a JSON config, never pickle.
+
+A model named ``NAME`` is two files, ``NAME.safetensors`` and ``NAME.json``.
+The JSON holds ``{"format": "reverse-anything-idm", "config": IDMConfig,
+"training": {...}}`` so a model can be rebuilt without code-side guesses and a
+user can read what it was trained for.  Shipped models live inside the
+package (``reverse_anything/weights``) and are listed by name in
+``weights/models.json`` (several names may point to the same files).
+
+The IDM shares one backbone between its steps, so ``state_dict()`` lists the
+same tensor under several names; :func:`unique_state_dict` keeps the first
+name of each, and :func:`load_unique_state_dict` checks that every missing
+name is such an alias.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .idm import IDM, IDMConfig
+
+__all__ = [
+    "MODEL_FORMAT",
+    "ModelFileError",
+    "unique_state_dict",
+    "load_unique_state_dict",
+    "save_idm",
+    "load_idm",
+    "shipped_models",
+    "resolve_model",
+    "atomic_write_bytes",
+]
+
+MODEL_FORMAT = "reverse-anything-idm"
+
+
+class ModelFileError(ValueError):
+    """A model name or file that cannot be used (missing, wrong format, corrupt)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file + ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def unique_state_dict(module: nn.Module) -> dict[str, Tensor]:
+    """``state_dict`` with each shared tensor kept once (under its first name), contiguous, on CPU."""
+    seen: set[int] = set()
+    unique: dict[str, Tensor] = {}
+    for name, tensor in module.state_dict().items():
+        key = id(tensor) if tensor.numel() == 0 else tensor.data_ptr()
+        if key in seen:
+            continue
+        seen.add(key)
+        unique[name] = tensor.detach().cpu().contiguous()
+    return unique
+
+
+def load_unique_state_dict(module: nn.Module, tensors: dict[str, Tensor]) -> None:
+    """Load a dict written by :func:`unique_state_dict`; every skipped name must be an alias."""
+    expected = set(unique_state_dict(module))
+    missing = expected - set(tensors)
+    unexpected = set(tensors) - expected
+    if missing or unexpected:
+        raise ModelFileError(
+            f"weights do not fit this model: {len(missing)} missing (e.g. {sorted(missing)[:2]}), "
+            f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:2]})"
+        )
+    result = module.load_state_dict(tensors, strict=False)
+    if result.unexpected_keys:
+        raise ModelFileError(f"unexpected weights: {result.unexpected_keys[:3]}")
+
+
+def save_idm(model: IDM, stem: Path, training: dict | None = None, half: bool = False) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.json`` atomically; ``half`` stores float16 weights."""
+    stem = Path(stem)
+    tensors = unique_state_dict(model)
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    weights_path, config_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=weights_path.parent, prefix=f".{weights_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": MODEL_FORMAT})
+        os.replace(tmp, weights_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    document = {"format": MODEL_FORMAT, "config": model.config.to_dict(), "training": training or {}}
+    atomic_write_bytes(config_path, (json.dumps(document, indent=2) + "\n").encode())
+    return weights_path, config_path
+
+
+def _shipped_dir() -> Path:
+    return Path(str(resources.files("reverse_anything") / "weights"))
+
+
+def shipped_models() -> dict[str, str]:
+    """Names of the models inside the package -> file stem."""
+    registry = _shipped_dir() / "models.json"
+    if not registry.is_file():
+        return {}
+    return json.loads(registry.read_text())["models"]
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """A shipped name (``cs-0.5``) or a path to ``X.safetensors`` / ``X.json`` / ``X`` -> the stem ``X``."""
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return _shipped_dir() / shipped[str(name_or_path)]
+    path = Path(name_or_path)
+    stem = path.with_suffix("") if path.suffix in {".safetensors", ".json"} else path
+    if not stem.with_suffix(".safetensors").is_file() or not stem.with_suffix(".json").is_file():
+        names = ", ".join(sorted(shipped)) or "none installed"
+        raise ModelFileError(
+            f"no model {str(name_or_path)!r}: expected a shipped name ({names}) or a path to X.safetensors with X.json beside it"
+        )
+    return stem
+
+
+def load_idm(name_or_path: str | Path, device: str | torch.device = "cpu", memory_saving: bool | None = None) -> IDM:
+    """Rebuild an IDM from its JSON config and load its weights (float32, eval mode)."""
+    stem = resolve_model(name_or_path)
+    try:
+        document = json.loads(stem.with_suffix(".json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{stem.with_suffix('.json')}: not a readable model config ({error})") from None
+    if document.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{stem.with_suffix('.json')}: not a Reverse Anything IDM model (format {document.get('format')!r})")
+    config = IDMConfig.from_dict(document["config"])
+    if memory_saving is not None:
+        config.memory_saving = memory_saving
+    model = IDM(config)
+    try:
+        tensors = load_file(str(stem.with_suffix(".safetensors")))
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ModelFileError(f"{stem.with_suffix('.safetensors')}: cannot read weights ({error})") from None
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    load_unique_state_dict(model, tensors)
+    model.training_info = document.get("training", {})
+    return model.to(device).eval()

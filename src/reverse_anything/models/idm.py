@@ -1,0 +1,144 @@
+"""Invertible Diffusion Model: a T-step deterministic sampler trained as one network ``y -> x``.
+
+Algorithm (``idm-method.md`` §2.2-2.6, our Eq. 2 schedule):
+
+1. ``x_init = A†y``; ``alpha_bar = schedule(x_init)`` (per image, ``(N, T+1)``).
+2. Two streams start at ``sqrt(alpha_bar_T) * [x_init, s * x_init]`` (learned ``s``, init 1).
+3. For ``t = T .. 1`` a leapfrog coupling (level 1 of the dual reversibility)
+   ``(x, h) -> ((1 - v_t) F_t(x) + v_t h, x)`` with the diffusion step
+   ``F_t``: estimate the noise with the shared :class:`NoiseEstimator`, estimate
+   ``x0``, make it consistent with ``y`` (``x0 - w_t A†(A x0 - y)``), re-noise
+   with DDIM (eta = 0).
+4. Output ``x + m * h`` (learned fusion ``m``, init 0).
+
+The step chain is a :class:`ReversibleSequence`; so are the stages inside the
+noise estimator, hence training memory is flat in T and in depth.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ..diffusion.schedules import build_schedule
+from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0
+from ..reversible import LeapfrogCoupling, ReversibleSequence
+from .noise_estimator import NoiseEstimator
+
+__all__ = ["IDMConfig", "IDM", "DiffusionStep", "IncompatibleMeasurementError"]
+
+
+class IncompatibleMeasurementError(ValueError):
+    """A model was asked to invert a measurement it was not trained for."""
+
+
+@dataclass
+class IDMConfig:
+    """Everything needed to rebuild an IDM (stored as JSON beside the weights)."""
+
+    steps: int = 3
+    channels: tuple[int, ...] = (32, 64, 128)
+    depth: tuple[int, ...] = (2, 2, 2)
+    embed_dim: int = 64
+    schedule: str = "adaptive"
+    schedule_s: float = 2.0
+    schedule_lambda: float = 0.25
+    memory_saving: bool = True
+    learn_consistency: bool = False
+    operator: str = "cs"
+    ratio_range: tuple[float, float] | None = (0.1, 0.5)
+    block_size: int | None = 32
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "IDMConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown IDM config keys: {sorted(unknown)}")
+        values = dict(data)
+        for key in ("channels", "depth", "ratio_range"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def measurement_ratio(y: Tensor, x_init: Tensor) -> Tensor:
+    """``m / n`` per image: how much of the image the measurement holds (told to the backbone)."""
+    ratio = y[0].numel() / x_init[0].numel()
+    return torch.full((x_init.shape[0],), min(ratio, 1.0), dtype=x_init.dtype, device=x_init.device)
+
+
+class DiffusionStep(nn.Module):
+    """``F_t``: one deterministic diffusion step with data consistency (shared backbone, own step index)."""
+
+    def __init__(self, backbone: NoiseEstimator, t: int, learn_consistency: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.t = t
+        # w_t = sigmoid(raw) starts at ~0.98: near the exact projection, free to relax for noisy y.
+        self.consistency = nn.Parameter(torch.tensor(4.0)) if learn_consistency else None
+
+    def forward(self, x: Tensor, alpha_bar: Tensor, x_init: Tensor, y: Tensor, ratio: Tensor, physics) -> Tensor:
+        a_t = alpha_bar[:, self.t].view(-1, 1, 1, 1)
+        a_prev = alpha_bar[:, self.t - 1].view(-1, 1, 1, 1)
+        embedding = self.backbone.embedding(a_t.flatten(), ratio)
+        eps = self.backbone(x, embedding, x_init, physics, self.t - 1)
+        x0 = predict_x0(x, eps, a_t)
+        weight = 1.0 if self.consistency is None else torch.sigmoid(self.consistency)
+        x0 = data_consistency(x0, y, physics, weight)
+        return ddim_renoise(x0, eps, a_prev)
+
+
+class IDM(nn.Module):
+    """The end-to-end IDM network: ``forward(y, physics) -> x``, grey images ``(N, 1, H, W)``."""
+
+    def __init__(self, config: IDMConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or IDMConfig()
+        if config.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {config.steps}")
+        backbone = NoiseEstimator(config.channels, config.depth, config.steps, config.embed_dim, config.memory_saving)
+        self.schedule = build_schedule(config.schedule, config.steps, config.schedule_s, config.schedule_lambda)
+        steps = [LeapfrogCoupling(DiffusionStep(backbone, t, config.learn_consistency)) for t in range(config.steps, 0, -1)]
+        self.chain = ReversibleSequence(steps, memory_saving=config.memory_saving)
+        self.help_scale = nn.Parameter(torch.tensor(1.0))
+        self.merge_scale = nn.Parameter(torch.tensor(0.0))
+
+    def check_physics(self, physics) -> None:
+        """Refuse operators the model was not trained for, with a one-line reason."""
+        cfg = self.config
+        name = getattr(physics, "name", type(physics).__name__)
+        if cfg.operator and name != cfg.operator:
+            raise IncompatibleMeasurementError(f"this IDM model was trained for operator {cfg.operator!r}, not {name!r}")
+        if cfg.operator == "cs":
+            ratio = float(physics.ratio)
+            lo, hi = cfg.ratio_range or (ratio, ratio)
+            if not lo - 1e-6 <= ratio <= hi + 1e-6:
+                raise IncompatibleMeasurementError(
+                    f"this IDM model serves CS ratios {lo:g}..{hi:g}, not {ratio:g}; pick a model trained for {ratio:g}"
+                )
+            if cfg.block_size is not None and physics.block_size != cfg.block_size:
+                raise IncompatibleMeasurementError(
+                    f"this IDM model was trained with CS block size {cfg.block_size}, not {physics.block_size}"
+                )
+
+    def forward(self, y: Tensor, physics) -> Tensor:
+        x_init = physics.A_dagger(y)
+        if x_init.shape[1] != 1:
+            raise ValueError(f"IDM models are grey: expected 1 channel, got {x_init.shape[1]} (restore colour per channel)")
+        alpha_bar = self.schedule(x_init)
+        start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
+        state = torch.cat([start, self.help_scale * start], dim=1)
+        ratio = measurement_ratio(y, x_init)
+        state = self.chain(state, alpha_bar, x_init, y, ratio, physics)
+        x, h = state.chunk(2, dim=1)
+        return x + self.merge_scale * h
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,358 @@
+"""End-to-end IDM training (Algorithm 1), on one CPU, one GPU, or many processes via ``torchrun``.
+
+Each iteration: random Y patches with dihedral augmentation, a CS ratio drawn
+from the model's range, a fresh permutation (so the model is not tied to one),
+``y = A x0 + noise``, the whole T-step sampler run forward, L1 loss, Adam.
+
+Everything a resumed run needs is in one safetensors file written atomically
+(``OUT/checkpoint.safetensors``): weights, Adam state, iteration, the data
+sampler's and the training generator's RNG states.  A resumed run therefore
+reproduces an uninterrupted run of the same length bit for bit (on the same
+machine and thread count).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from .data import RandomPatchSampler, list_image_files, read_image
+from .metrics import psnr
+from .models.checkpoint import load_unique_state_dict, save_idm, unique_state_dict
+from .models.idm import IDM, IDMConfig
+from .physics import CompressedSensing
+
+__all__ = ["TrainConfig", "train", "load_train_config"]
+
+DEFAULT_TRAIN_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "train"
+
+
+@dataclass
+class TrainConfig:
+    """Training run settings; every field is also a ``reverse-anything train`` flag."""
+
+    data: str = str(DEFAULT_TRAIN_DATA)
+    out: str = "runs/idm-cs"
+    iterations: int = 2000
+    batch_size: int = 8
+    patch_size: int = 64
+    lr: float = 3e-4
+    lr_min: float = 1e-5
+    warmup: int = 50
+    ratios: tuple[float, ...] = (0.1, 0.5)
+    noise_sigma: float = 0.0
+    seed: int = 0
+    cs_seed: int = 0
+    amp: str = "none"
+    device: str = "cpu"
+    val_holdout: int = 6
+    val_every: int = 200
+    val_size: int = 128
+    checkpoint_every: int = 100
+    time_limit_minutes: float | None = None
+    model: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        values = dict(data)
+        if "ratios" in values:
+            values["ratios"] = tuple(float(r) for r in values["ratios"])
+        return cls(**values)
+
+    def validate(self) -> None:
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError("iterations and batch size must be >= 1")
+        if self.patch_size < 32 or self.patch_size % 32:
+            raise ValueError(f"patch size must be a multiple of 32 (the CS block), got {self.patch_size}")
+        if not self.ratios or not all(0 < r <= 1 for r in self.ratios) or len(self.ratios) > 2:
+            raise ValueError(f"ratios must be one ratio or a (low, high) range inside (0, 1], got {self.ratios}")
+        if self.noise_sigma < 0:
+            raise ValueError(f"noise sigma must be >= 0, got {self.noise_sigma}")
+        if self.amp not in {"none", "bf16", "fp16"}:
+            raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp}")
+
+
+def load_train_config(path: str | Path | None, overrides: dict) -> TrainConfig:
+    """A JSON config file (optional) with command-line overrides on top."""
+    base: dict = {}
+    if path is not None:
+        try:
+            base = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: cannot read training config ({error})") from None
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    config = TrainConfig.from_dict(base)
+    config.validate()
+    return config
+
+
+def learning_rate(config: TrainConfig, iteration: int) -> float:
+    """Linear warm-up, then cosine decay to ``lr_min``."""
+    if iteration < config.warmup:
+        return config.lr * (iteration + 1) / config.warmup
+    progress = (iteration - config.warmup) / max(1, config.iterations - config.warmup)
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _model_config(config: TrainConfig) -> IDMConfig:
+    ratios = config.ratios
+    return IDMConfig.from_dict({**config.model, "operator": "cs", "ratio_range": (min(ratios), max(ratios)), "block_size": 32, "extra": {"cs_seed": config.cs_seed}})
+
+
+def _draw_ratio(config: TrainConfig, generator: torch.Generator) -> float:
+    """A ratio drawn uniformly from the range on a 0.01 grid (so operators can be cached)."""
+    lo, hi = min(config.ratios), max(config.ratios)
+    return round(lo + (hi - lo) * torch.rand((), generator=generator).item(), 2) if hi > lo else lo
+
+
+class CheckpointState:
+    """Flatten / restore model + optimiser + RNG into one safetensors file (no pickle)."""
+
+    @staticmethod
+    def save(path: Path, model: IDM, optimizer: torch.optim.Optimizer, iteration: int, sampler: dict, generator: Tensor, config: TrainConfig) -> None:
+        tensors = {f"model.{k}": v for k, v in unique_state_dict(model).items()}
+        optim_state = optimizer.state_dict()
+        for index, state in optim_state["state"].items():
+            for key, value in state.items():
+                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        tensors["rng.sampler"] = sampler["generator"].contiguous()
+        tensors["rng.train"] = generator.contiguous()
+        metadata = {
+            "sampler": json.dumps({k: v for k, v in sampler.items() if k != "generator"}),
+            "iteration": str(iteration),
+            "param_groups": json.dumps(optim_state["param_groups"]),
+            "config": json.dumps(config.to_dict()),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def load(path: Path, model: IDM, optimizer: torch.optim.Optimizer) -> tuple[int, dict, Tensor]:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+        tensors = load_file(str(path))
+        load_unique_state_dict(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+        sampler = {**json.loads(metadata["sampler"]), "generator": tensors["rng.sampler"]}
+        return int(metadata["iteration"]), sampler, tensors["rng.train"]
+
+
+def _holdout_files(folder: Path, holdout: int) -> list[Path]:
+    """The last ``holdout`` training files (sorted by path): validation only, never trained on."""
+    files = list_image_files(folder, recursive=True)
+    if holdout >= len(files):
+        raise ValueError(f"{folder}: {len(files)} images cannot spare {holdout} for validation")
+    return files[len(files) - holdout :] if holdout else []
+
+
+def _validation_images(files: list[Path], size: int) -> list[Tensor]:
+    """Centre crops (a multiple of the CS block) of the hold-out files, Y channel."""
+    images = []
+    for path in files:
+        image = read_image(path, "y")
+        h, w = image.shape[-2:]
+        s = min(size, h, w) // 32 * 32
+        top, left = (h - s) // 2, (w - s) // 2
+        images.append(image[:, top : top + s, left : left + s])
+    return images
+
+
+@torch.no_grad()
+def validate(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs_seed: int, device: torch.device) -> dict[str, float]:
+    """Mean PSNR on the held-out crops at the low, middle and high ratio of the training range."""
+    model.eval()
+    lo, hi = min(ratios), max(ratios)
+    scores: dict[str, float] = {}
+    for ratio in sorted({lo, (lo + hi) / 2, hi}):
+        values = []
+        for index, image in enumerate(images):
+            x = image.unsqueeze(0).to(device)
+            physics = CompressedSensing(ratio, tuple(x.shape[-2:]), seed=cs_seed, perm_seed=10_000 + index).to(device)
+            values.append(psnr(model(physics.A(x), physics).clamp(0, 1), x, data_range=1.0).item())
+        scores[f"val_psnr@{ratio:g}"] = sum(values) / max(1, len(values))
+    model.train()
+    return scores
+
+
+def _distributed() -> tuple[int, int]:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("RA_DEVICE", "cpu") == "cuda" else "gloo"
+        dist.init_process_group(backend)
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """Run (or resume) training; returns the path stem of the exported model ``OUT/model``.
+
+    ``stop_after`` ends this invocation after that many iterations (checkpointed), as an
+    interruption would; ``--resume`` continues it.
+    """
+    config.validate()
+    rank, world = _distributed()
+    device = torch.device(config.device if config.device != "cuda" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = IDM(_model_config(config)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    holdout = _holdout_files(Path(config.data), config.val_holdout)
+    sampler = RandomPatchSampler(
+        config.data, config.patch_size, config.batch_size, seed=config.seed + 1000 * rank, progress=progress and rank == 0, exclude=holdout
+    )
+    generator = torch.Generator().manual_seed(config.seed + 7919 * (rank + 1))
+    start = 0
+    checkpoint_path = out / ("checkpoint.safetensors" if rank == 0 else f"checkpoint-rank{rank}.safetensors")
+    if resume and checkpoint_path.is_file():
+        start, sampler_state, generator_state = CheckpointState.load(checkpoint_path, model, optimizer)
+        sampler.load_state_dict(sampler_state)
+        generator.set_state(generator_state)
+    elif resume and rank == 0:
+        print(f"no checkpoint at {checkpoint_path}; starting from scratch")
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    val_images = _validation_images(holdout, config.val_size) if rank == 0 else []
+    log_path = out / "log.csv"
+    fields = ["iteration", "loss", "lr", "ratio", "seconds", "val"]
+    if rank == 0 and (not resume or not log_path.exists()):
+        with open(log_path, "w", newline="") as handle:
+            csv.writer(handle).writerow(fields)
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations, disable=not progress or rank != 0, dynamic_ncols=True)
+    began = time.monotonic()
+    last_val: dict[str, float] = {}
+    done = start
+    operators: dict[float, CompressedSensing] = {}
+    for iteration in bar:
+        tick = time.monotonic()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, iteration)
+        x0 = sampler.next_batch().to(device)
+        ratio = _draw_ratio(config, generator)
+        perm_seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
+        if ratio not in operators:  # the matrix depends on the ratio only; permutations are cheap
+            operators[ratio] = CompressedSensing(ratio, (config.patch_size,) * 2, seed=config.cs_seed).to(device)
+        physics = operators[ratio].with_permutation(perm_seed)
+        y = physics.A(x0)
+        if config.noise_sigma > 0:
+            y = y + config.noise_sigma * torch.randn(y.shape, generator=generator).to(device)
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = (net(y, physics) - x0).abs().mean()
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or disable --amp")
+        done = iteration + 1
+        if rank == 0 and val_images and (done % config.val_every == 0 or done == config.iterations):
+            last_val = validate(model, val_images, config.ratios, config.cs_seed, device)
+        if rank == 0:
+            with open(log_path, "a", newline="") as handle:
+                csv.writer(handle).writerow([done, f"{loss.item():.6f}", f"{optimizer.param_groups[0]['lr']:.3g}", f"{ratio:.4f}", f"{time.monotonic() - tick:.3f}", json.dumps(last_val) if last_val and done % config.val_every == 0 else ""])
+            bar.set_postfix(loss=f"{loss.item():.4f}", **{k.replace("val_psnr", "psnr"): f"{v:.2f}" for k, v in last_val.items()})
+        out_of_time = config.time_limit_minutes is not None and time.monotonic() - began > 60 * config.time_limit_minutes
+        out_of_time = out_of_time or (stop_after is not None and done - start >= stop_after)
+        if done % config.checkpoint_every == 0 or done == config.iterations or out_of_time:
+            CheckpointState.save(checkpoint_path, model, optimizer, done, sampler.state_dict(), generator.get_state(), config)
+        if out_of_time:
+            if rank == 0:
+                print(f"stopped at iteration {done}; continue with --resume")
+            break
+    stem = out / "model"
+    if rank == 0:
+        info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val}
+        save_idm(model, stem, training=info)
+    if dist.is_initialized():
+        dist.barrier()
+    return stem
+
+
+def add_train_arguments(parser) -> None:
+    """Flags of ``reverse-anything train`` (each overrides the same key of ``--config``)."""
+    parser.add_argument("--config", help="JSON file with TrainConfig keys; flags override it")
+    parser.add_argument("--data", help="folder of training images (searched recursively); default ../shared/data/train")
+    parser.add_argument("--out", help="run folder: checkpoint, log.csv, exported model.safetensors/json")
+    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--patch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--ratios", type=float, nargs="+", help="one CS ratio, or a low and high ratio drawn uniformly")
+    parser.add_argument("--noise-sigma", type=float, help="std of Gaussian measurement noise during training")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--amp", choices=["none", "bf16", "fp16"])
+    parser.add_argument("--device", choices=["cpu", "cuda"])
+    parser.add_argument("--val-every", type=int)
+    parser.add_argument("--checkpoint-every", type=int)
+    parser.add_argument("--time-limit", type=float, dest="time_limit_minutes", help="stop (resumably) after this many minutes")
+    parser.add_argument("--steps", type=int, help="sampling steps T")
+    parser.add_argument("--schedule", choices=["adaptive", "cosine", "global"])
+    parser.add_argument("--memory-saving", choices=["on", "off"])
+    parser.add_argument("--channels", type=int, nargs="+")
+    parser.add_argument("--depth", type=int, nargs="+")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def train_from_args(args) -> Path:
+    """Build the TrainConfig from parsed flags and run :func:`train`."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keys = ["data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes"]
+    overrides = {k: getattr(args, k) for k in keys}
+    model = {"steps": args.steps, "schedule": args.schedule, "channels": args.channels, "depth": args.depth,
+             "memory_saving": None if args.memory_saving is None else args.memory_saving == "on"}
+    base = load_train_config(args.config, overrides)
+    base.model = {**base.model, **{k: v for k, v in model.items() if v is not None}}
+    IDMConfig.from_dict({**base.model})  # fail early on bad model keys
+    if base.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return train(base, resume=args.resume)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reverse_anything.train`` = ``reverse-anything train`` (same flags, same code)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="reverse-anything train", description=__doc__.splitlines()[0])
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    print(f"exported {train_from_args(args)}.safetensors")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

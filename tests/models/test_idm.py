@@ -1,0 +1,83 @@
+"""IDM: exact memory-saving gradients, operator checks, model files."""
+import json
+
+import pytest
+import torch
+
+from reverse_anything.models.checkpoint import ModelFileError, load_idm, save_idm
+from reverse_anything.models.idm import IDM, IDMConfig, IncompatibleMeasurementError
+from reverse_anything.physics import CompressedSensing, Inpainting
+
+TINY = dict(steps=2, channels=(8, 32), depth=(1, 1), embed_dim=16)
+
+
+def _tiny(memory_saving: bool, **overrides) -> IDM:
+    torch.manual_seed(0)
+    model = IDM(IDMConfig(**{**TINY, "memory_saving": memory_saving, **overrides})).double()
+    with torch.no_grad():  # leave the zero-initialised start: make every path carry signal
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def _measure(ratio=0.3, size=(32, 40), batch=2, dtype=torch.float64):
+    torch.manual_seed(1)
+    x = torch.rand(batch, 1, *size, dtype=dtype)
+    physics = CompressedSensing(ratio, size, seed=0, perm_seed=3).to(dtype=dtype)
+    return x, physics, physics.A(x)
+
+
+@pytest.mark.parametrize("schedule", ["adaptive", "global"])
+def test_memory_saving_on_and_off_give_the_same_gradients(schedule):
+    x, physics, y = _measure()
+    grads = []
+    for memory_saving in (True, False):
+        model = _tiny(memory_saving, schedule=schedule)
+        loss = (model(y, physics) - x).abs().mean()
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    on, off = grads
+    assert on.keys() == off.keys() and len(on) == len(list(model.parameters()))
+    for name in on:
+        assert torch.allclose(on[name], off[name], rtol=1e-10, atol=1e-12), name
+
+
+def test_output_shape_for_sizes_that_are_not_multiples():
+    x, physics, y = _measure(size=(37, 45), batch=1)
+    with torch.no_grad():
+        out = _tiny(True)(y, physics)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_refuses_measurements_it_was_not_trained_for():
+    model = _tiny(True, ratio_range=(0.5, 0.5))
+    with pytest.raises(IncompatibleMeasurementError, match="0.1"):
+        model.check_physics(CompressedSensing(0.1, (32, 32)))
+    with pytest.raises(IncompatibleMeasurementError, match="inpainting"):
+        model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
+    with pytest.raises(IncompatibleMeasurementError, match="block size"):
+        model.check_physics(CompressedSensing(0.5, (64, 64), block_size=16))
+    model.check_physics(CompressedSensing(0.5, (32, 32)))
+
+
+def test_save_load_round_trip(tmp_path):
+    x, physics, y = _measure()
+    model = _tiny(True).float()
+    save_idm(model, tmp_path / "m", training={"note": "test"})
+    loaded = load_idm(tmp_path / "m.safetensors")
+    y32, physics32 = y.float(), physics.to(dtype=torch.float32)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(y32, physics32), loaded(y32, physics32))
+    assert json.loads((tmp_path / "m.json").read_text())["training"] == {"note": "test"}
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(ModelFileError, match="no model"):
+        load_idm(tmp_path / "missing")
+    save_idm(_tiny(True).float(), tmp_path / "m")
+    (tmp_path / "m.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="cannot read weights"):
+        load_idm(tmp_path / "m")
+    (tmp_path / "m.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ModelFileError, match="not a Reverse Anything IDM"):
+        load_idm(tmp_path / "m")
