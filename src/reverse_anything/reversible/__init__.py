@@ -1,1 +1,14 @@
-"""reversible"""
+"""Reversible couplings and a memory-saving engine that trains them without stored activations."""
+from .couplings import AdditiveCoupling, LeapfrogCoupling, ReversibleCoupling, split_halves
+from .sequence import ReversibleDriftError, ReversibleSequence, reconstruction_error, relative_max_error
+
+__all__ = [
+    "AdditiveCoupling",
+    "LeapfrogCoupling",
+    "ReversibleCoupling",
+    "ReversibleDriftError",
+    "ReversibleSequence",
+    "reconstruction_error",
+    "relative_max_error",
+    "split_halves",
+]
