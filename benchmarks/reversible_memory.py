@@ -12,7 +12,8 @@ bytes of live tensors during the step (a ``TorchDispatchMode`` that sees every o
 memory of the step above the level before it as the system sees it (CUDA allocator peak on GPU;
 on CPU the peak resident set size, read from ``/proc/self/status`` after a reset through
 ``/proc/self/clear_refs``, with glibc told to unmap freed tensors at once for that step), and
-the median time per step, with the repetitions of the three methods interleaved.
+the median time per step, with the repetitions of the three methods interleaved. The
+measuring tools live in :mod:`reverse_anything.profiling` (shared with ``reverse-anything bench``).
 
 Usage::
 
@@ -22,24 +23,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import json
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.checkpoint import checkpoint
 
+from reverse_anything.profiling import LiveTensorPeak, peak_bytes, saved_bytes, timed
 from reverse_anything.reversible import AdditiveCoupling, LeapfrogCoupling, ReversibleSequence
 
 METHODS = ("plain", "checkpoint", "reversible")
@@ -121,104 +117,11 @@ def set_method(model: ReversibleSequence, method: str) -> Callable[[Tensor], Ten
     return checkpointed
 
 
-class LiveTensorPeak(TorchDispatchMode):
-    """Peak bytes of the tensor storages created while active and still alive (forward and backward).
-
-    Exact and independent of the memory allocator, unlike RSS: every op's outputs are recorded
-    and storages are dropped from the count once they have been freed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._live: dict[int, tuple[StorageWeakRef, int]] = {}
-        self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        out = func(*args, **(kwargs or {}))
-        grew = False
-        for value in tree_flatten(out)[0]:
-            if isinstance(value, Tensor):
-                ref = StorageWeakRef(value.untyped_storage())
-                if ref.cdata not in self._live:
-                    self._live[ref.cdata] = (ref, value.untyped_storage().nbytes())
-                    grew = True
-        if grew:  # the count can only reach a new peak when something was allocated
-            self._live = {key: entry for key, entry in self._live.items() if not entry[0].expired()}
-            self.peak = max(self.peak, sum(nbytes for _, nbytes in self._live.values()))
-        return out
-
-
 def instrumented_step(forward: Callable[[Tensor], Tensor], model: nn.Module, x: Tensor) -> tuple[int, int]:
-    """One step returning (bytes saved for backward after the forward, peak live tensor bytes).
-
-    Saved bytes count the unique non-parameter storages that autograd keeps for backward.
-    """
-    parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: Tensor) -> Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameter_storages:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
+    """One step returning (bytes saved for backward after the forward, peak live tensor bytes)."""
     with LiveTensorPeak() as tracker:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            loss = forward(x).square().mean()
-        loss.backward()
-    return sum(storages.values()), tracker.peak
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
-
-
-@contextmanager
-def _heap_follows_live_memory() -> Iterator[None]:
-    """While active, glibc maps every tensor-sized block on its own and unmaps it on free.
-
-    RSS then follows live memory, so a step's peak RSS is its peak allocation. Afterwards freed
-    memory is kept cached again (what a long-running training process does), so the timed steps
-    are not slowed by page faults. A no-op where glibc's ``mallopt`` is not available.
-    """
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
-        yield
-        return
-    libc.mallopt(_M_MMAP_THRESHOLD, 64 * 2**10)
-    libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**10)
-    libc.malloc_trim(0)
-    try:
-        yield
-    finally:
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
-
-
-def peak_bytes(step: Callable[[], None], device: torch.device) -> int | None:
-    """Peak memory of ``step`` above the level before it (None where it cannot be measured)."""
-    if device.type == "cuda":
-        _synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        _synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    try:
-        with _heap_follows_live_memory():
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-            before = _status_kib("VmRSS")
-            step()
-            return (_status_kib("VmHWM") - before) * 1024
-    except (OSError, RuntimeError):
-        return None
+        held = saved_bytes(lambda: forward(x).square().mean(), model)
+    return held, tracker.peak
 
 
 def measure(suite: str, size: int, model: ReversibleSequence, work: Workload, device: torch.device) -> list[Row]:
@@ -236,22 +139,13 @@ def measure(suite: str, size: int, model: ReversibleSequence, work: Workload, de
         peak[method] = peak_bytes(lambda: step(method), device)
     for _ in range(work.reps):
         for method in METHODS:
-            _synchronize(device)
-            start = time.perf_counter()
-            step(method)
-            _synchronize(device)
-            times[method].append(time.perf_counter() - start)
+            times[method].append(timed(lambda: step(method), device))
     rows = [Row(suite, size, m, held[m], tensor_peak[m], peak[m], statistics.median(times[m])) for m in METHODS]
     for row in rows:
         print(f"{suite:6s} {size:3d} {row.method:10s} saved {_mib(row.saved_bytes):>8s} MiB  "
               f"tensor peak {_mib(row.tensor_peak_bytes):>8s} MiB  {'RSS' if device.type == 'cpu' else 'CUDA'} peak "
               f"{_mib(row.peak_bytes):>8s} MiB  step {row.step_seconds:.3f} s", flush=True)
     return rows
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _mib(value: int | None) -> str:

@@ -1,8 +1,16 @@
-"""End-to-end IDM training (Algorithm 1), on one CPU, one GPU, or many processes via ``torchrun``.
+"""Training: end-to-end IDM (Algorithm 1) and the DDPM baseline prior, on one CPU, one GPU, or
+many processes via ``torchrun``.
 
-Each iteration: random Y patches with dihedral augmentation, a CS ratio drawn
-from the model's range, a fresh permutation (so the model is not tied to one),
-``y = A x0 + noise``, the whole T-step sampler run forward, L1 loss, Adam.
+One loop (:func:`run_training`) serves both; a :class:`TrainingTask` supplies what differs
+(the model, one iteration's random draws and loss, validation, the exported model file):
+
+* ``idm`` (:class:`IDMTask`): a CS ratio drawn from the model's range, a fresh permutation
+  (so the model is not tied to one), ``y = A x0 + noise``, the whole T-step sampler run
+  forward, L1 loss against the patch;
+* ``ddpm`` (:class:`DDPMTask`): Ho et al.'s Algorithm 1, a uniform step ``t``, ``x_t =
+  sqrt(a_t) x0 + sqrt(1 - a_t) eps``, mean-square error of the predicted ``eps``.
+
+Both see random Y patches with dihedral augmentation and train with Adam, warm-up + cosine LR.
 
 Everything a resumed run needs is in one safetensors file written atomically
 (``OUT/checkpoint.safetensors``): weights, Adam state, iteration, the data
@@ -19,30 +27,43 @@ import math
 import os
 import tempfile
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from .data import RandomPatchSampler, list_image_files, read_image
+from .diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from .metrics import psnr
-from .models.checkpoint import load_unique_state_dict, save_idm, unique_state_dict
+from .models.checkpoint import load_unique_state_dict, save_ddpm, save_idm, unique_state_dict
+from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
 
-__all__ = ["TrainConfig", "train", "load_train_config"]
+__all__ = ["TrainConfig", "train", "load_train_config", "run_training", "TrainingTask", "IDMTask", "DDPMTask", "TRAINING_METHODS"]
 
-DEFAULT_TRAIN_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "train"
+TRAINING_METHODS = ("idm", "ddpm")
+
+DEFAULT_TRAIN_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"  # ../shared beside the checkout
 
 
 @dataclass
 class TrainConfig:
-    """Training run settings; every field is also a ``reverse-anything train`` flag."""
+    """Training run settings; every field is also a ``reverse-anything train`` flag.
 
+    ``method`` picks the model trained; ``ratios``, ``noise_sigma`` and ``cs_seed`` concern
+    ``idm`` only, and ``model`` holds the chosen model's config keys (IDMConfig / DDPMConfig).
+    """
+
+    method: str = "idm"
     data: str = str(DEFAULT_TRAIN_DATA)
     out: str = "runs/idm-cs"
     iterations: int = 2000
@@ -79,6 +100,8 @@ class TrainConfig:
         return cls(**values)
 
     def validate(self) -> None:
+        if self.method not in TRAINING_METHODS:
+            raise ValueError(f"unknown training method {self.method!r}; choose {' or '.join(TRAINING_METHODS)}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch size must be >= 1")
         if self.patch_size < 32 or self.patch_size % 32:
@@ -128,7 +151,7 @@ class CheckpointState:
     """Flatten / restore model + optimiser + RNG into one safetensors file (no pickle)."""
 
     @staticmethod
-    def save(path: Path, model: IDM, optimizer: torch.optim.Optimizer, iteration: int, sampler: dict, generator: Tensor, config: TrainConfig) -> None:
+    def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, iteration: int, sampler: dict, generator: Tensor, config: TrainConfig) -> None:
         tensors = {f"model.{k}": v for k, v in unique_state_dict(model).items()}
         optim_state = optimizer.state_dict()
         for index, state in optim_state["state"].items():
@@ -152,7 +175,7 @@ class CheckpointState:
             raise
 
     @staticmethod
-    def load(path: Path, model: IDM, optimizer: torch.optim.Optimizer) -> tuple[int, dict, Tensor]:
+    def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict, Tensor]:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as handle:
@@ -215,19 +238,164 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+class TrainingTask(ABC):
+    """What one training method adds to the shared loop: model, per-iteration draws and loss, validation, export.
+
+    ``draw`` holds all of an iteration's randomness (from the run's seeded generator, so
+    resume stays exact) and runs outside autocast; ``loss`` runs the network under autocast.
+    ``log_fields`` name extra CSV columns, filled by :meth:`log_values`.
+    """
+
+    log_fields: tuple[str, ...] = ()
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def build_model(self) -> nn.Module:
+        """A fresh model (also called early, on the parent process, to validate the config)."""
+
+    @abstractmethod
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
+        """The random inputs of one iteration for the clean patches ``x0`` (on the training device)."""
+
+    @abstractmethod
+    def loss(self, net: nn.Module, x0: Tensor, inputs: dict[str, Any]) -> Tensor:
+        """The scalar training loss of one iteration."""
+
+    @abstractmethod
+    def validate(self, model: nn.Module, images: list[Tensor], device: torch.device) -> dict[str, float]:
+        """Scores on the held-out crops, keyed ``val_psnr@...`` (shown on the progress bar)."""
+
+    @abstractmethod
+    def export(self, model: nn.Module, stem: Path, training: dict) -> None:
+        """Write the trained model file pair ``stem.safetensors`` / ``stem.json``."""
+
+    def log_values(self, inputs: dict[str, Any]) -> list[str]:
+        return []
+
+
+class IDMTask(TrainingTask):
+    """Algorithm 1: CS measurements of the patches, the T-step IDM run end to end, L1 loss."""
+
+    log_fields = ("ratio",)
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self._operators: dict[float, CompressedSensing] = {}  # the matrix depends on the ratio only; permutations are cheap
+
+    def build_model(self) -> IDM:
+        return IDM(_model_config(self.config))
+
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
+        config = self.config
+        ratio = _draw_ratio(config, generator)
+        perm_seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
+        if ratio not in self._operators:
+            self._operators[ratio] = CompressedSensing(ratio, (config.patch_size,) * 2, seed=config.cs_seed).to(x0.device)
+        physics = self._operators[ratio].with_permutation(perm_seed)
+        y = physics.A(x0)
+        if config.noise_sigma > 0:
+            y = y + config.noise_sigma * torch.randn(y.shape, generator=generator).to(x0.device)
+        return {"ratio": ratio, "physics": physics, "y": y}
+
+    def loss(self, net: nn.Module, x0: Tensor, inputs: dict[str, Any]) -> Tensor:
+        return (net(inputs["y"], inputs["physics"]) - x0).abs().mean()
+
+    def validate(self, model: nn.Module, images: list[Tensor], device: torch.device) -> dict[str, float]:
+        return validate(model, images, self.config.ratios, self.config.cs_seed, device)
+
+    def export(self, model: nn.Module, stem: Path, training: dict) -> None:
+        save_idm(model, stem, training=training)
+
+    def log_values(self, inputs: dict[str, Any]) -> list[str]:
+        return [f"{inputs['ratio']:.4f}"]
+
+
+class DDPMTask(TrainingTask):
+    """Ho et al. 2020, Algorithm 1: noise the patches to a uniform random step, regress the noise (MSE).
+
+    Patches are mapped to the model's ``[-1, 1]``. Validation: PSNR of the one-shot clean
+    estimate ``x0 = (x_t - sqrt(1 - a) eps) / sqrt(a)`` at 10, 40 and 70 % of the chain, with fixed noise,
+    so the numbers are comparable across iterations.
+    """
+
+    validation_fractions = (0.1, 0.4, 0.7)  # of T: steps 100, 400, 700 of a 1000-step chain
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.model_config = DDPMConfig.from_dict(config.model)
+        self._alphas_cumprod = alphas_cumprod(beta_schedule(self.model_config.schedule, self.model_config.timesteps)).float()
+
+    def build_model(self) -> DDPMNet:
+        return DDPMNet(self.model_config)
+
+    def _table(self, device: torch.device) -> Tensor:
+        if self._alphas_cumprod.device != device:
+            self._alphas_cumprod = self._alphas_cumprod.to(device)
+        return self._alphas_cumprod
+
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
+        t = torch.randint(0, self.model_config.timesteps, (x0.shape[0],), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        return {"t": t.to(x0.device), "noise": noise}
+
+    def loss(self, net: nn.Module, x0: Tensor, inputs: dict[str, Any]) -> Tensor:
+        alpha_bar = self._table(x0.device)[inputs["t"]]
+        a = alpha_bar.view(-1, 1, 1, 1)
+        x_t = a.sqrt() * to_model_range(x0) + (1 - a).sqrt() * inputs["noise"]
+        return (net(x_t, alpha_bar) - inputs["noise"]).square().mean()
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, images: list[Tensor], device: torch.device) -> dict[str, float]:
+        model.eval()
+        table = self._table(device)
+        scores: dict[str, float] = {}
+        for t in sorted({round(f * len(table)) for f in self.validation_fractions}):
+            a = table[t]
+            values = []
+            for index, image in enumerate(images):
+                x = image.unsqueeze(0).to(device)
+                noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(10_000 + index)).to(device)
+                x_t = a.sqrt() * to_model_range(x) + (1 - a).sqrt() * noise
+                x0 = (x_t - (1 - a).sqrt() * model(x_t, a.expand(1))) / a.sqrt()
+                values.append(psnr(from_model_range(x0).clamp(0, 1), x, data_range=1.0).item())
+            scores[f"val_psnr@t{t}"] = sum(values) / max(1, len(values))
+        model.train()
+        return scores
+
+    def export(self, model: nn.Module, stem: Path, training: dict) -> None:
+        save_ddpm(model, stem, training=training)
+
+
+TASKS: Mapping[str, type[TrainingTask]] = MappingProxyType({"idm": IDMTask, "ddpm": DDPMTask})
+
+
+def make_task(config: TrainConfig) -> TrainingTask:
+    """The task for ``config.method``."""
+    config.validate()
+    return TASKS[config.method](config)
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
-    """Run (or resume) training; returns the path stem of the exported model ``OUT/model``.
+    """Run (or resume) training of ``config.method``; returns the path stem of the exported model ``OUT/model``.
 
     ``stop_after`` ends this invocation after that many iterations (checkpointed), as an
     interruption would; ``--resume`` continues it.
     """
+    return run_training(make_task(config), resume=resume, progress=progress, stop_after=stop_after)
+
+
+def run_training(task: TrainingTask, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
+    """The shared loop: seeds, data, DDP, autocast, LR schedule, validation, CSV log, atomic checkpoints, export."""
+    config = task.config
     config.validate()
     rank, world = _distributed()
     device = torch.device(config.device if config.device != "cuda" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = IDM(_model_config(config)).to(device)
+    model = task.build_model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     holdout = _holdout_files(Path(config.data), config.val_holdout)
     sampler = RandomPatchSampler(
@@ -245,7 +413,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     val_images = _validation_images(holdout, config.val_size) if rank == 0 else []
     log_path = out / "log.csv"
-    fields = ["iteration", "loss", "lr", "ratio", "seconds", "val"]
+    fields = ["iteration", "loss", "lr", *task.log_fields, "seconds", "val"]
     if rank == 0 and (not resume or not log_path.exists()):
         with open(log_path, "w", newline="") as handle:
             csv.writer(handle).writerow(fields)
@@ -255,22 +423,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     began = time.monotonic()
     last_val: dict[str, float] = {}
     done = start
-    operators: dict[float, CompressedSensing] = {}
     for iteration in bar:
         tick = time.monotonic()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, iteration)
         x0 = sampler.next_batch().to(device)
-        ratio = _draw_ratio(config, generator)
-        perm_seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
-        if ratio not in operators:  # the matrix depends on the ratio only; permutations are cheap
-            operators[ratio] = CompressedSensing(ratio, (config.patch_size,) * 2, seed=config.cs_seed).to(device)
-        physics = operators[ratio].with_permutation(perm_seed)
-        y = physics.A(x0)
-        if config.noise_sigma > 0:
-            y = y + config.noise_sigma * torch.randn(y.shape, generator=generator).to(device)
+        inputs = task.draw(x0, generator)
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-            loss = (net(y, physics) - x0).abs().mean()
+            loss = task.loss(net, x0, inputs)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -279,10 +439,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
             raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or disable --amp")
         done = iteration + 1
         if rank == 0 and val_images and (done % config.val_every == 0 or done == config.iterations):
-            last_val = validate(model, val_images, config.ratios, config.cs_seed, device)
+            last_val = task.validate(model, val_images, device)
         if rank == 0:
             with open(log_path, "a", newline="") as handle:
-                csv.writer(handle).writerow([done, f"{loss.item():.6f}", f"{optimizer.param_groups[0]['lr']:.3g}", f"{ratio:.4f}", f"{time.monotonic() - tick:.3f}", json.dumps(last_val) if last_val and done % config.val_every == 0 else ""])
+                csv.writer(handle).writerow([done, f"{loss.item():.6f}", f"{optimizer.param_groups[0]['lr']:.3g}", *task.log_values(inputs), f"{time.monotonic() - tick:.3f}", json.dumps(last_val) if last_val and done % config.val_every == 0 else ""])
             bar.set_postfix(loss=f"{loss.item():.4f}", **{k.replace("val_psnr", "psnr"): f"{v:.2f}" for k, v in last_val.items()})
         out_of_time = config.time_limit_minutes is not None and time.monotonic() - began > 60 * config.time_limit_minutes
         out_of_time = out_of_time or (stop_after is not None and done - start >= stop_after)
@@ -295,7 +455,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
     stem = out / "model"
     if rank == 0:
         info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val}
-        save_idm(model, stem, training=info)
+        task.export(model, stem, info)
     if dist.is_initialized():
         dist.barrier()
     return stem
@@ -304,40 +464,52 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
 def add_train_arguments(parser) -> None:
     """Flags of ``reverse-anything train`` (each overrides the same key of ``--config``)."""
     parser.add_argument("--config", help="JSON file with TrainConfig keys; flags override it")
+    parser.add_argument("--method", choices=list(TRAINING_METHODS), help="model to train: idm (default) or the ddpm baseline prior")
     parser.add_argument("--data", help="folder of training images (searched recursively); default ../shared/data/train")
     parser.add_argument("--out", help="run folder: checkpoint, log.csv, exported model.safetensors/json")
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--patch-size", type=int)
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--ratios", type=float, nargs="+", help="one CS ratio, or a low and high ratio drawn uniformly")
-    parser.add_argument("--noise-sigma", type=float, help="std of Gaussian measurement noise during training")
+    parser.add_argument("--ratios", type=float, nargs="+", help="idm: one CS ratio, or a low and high ratio drawn uniformly")
+    parser.add_argument("--noise-sigma", type=float, help="idm: std of Gaussian measurement noise during training")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"])
     parser.add_argument("--device", choices=["cpu", "cuda"])
     parser.add_argument("--val-every", type=int)
     parser.add_argument("--checkpoint-every", type=int)
     parser.add_argument("--time-limit", type=float, dest="time_limit_minutes", help="stop (resumably) after this many minutes")
-    parser.add_argument("--steps", type=int, help="sampling steps T")
-    parser.add_argument("--schedule", choices=["adaptive", "cosine", "global"])
-    parser.add_argument("--memory-saving", choices=["on", "off"])
+    parser.add_argument("--steps", type=int, help="idm: sampling steps T; ddpm: diffusion timesteps (default 1000)")
+    parser.add_argument("--schedule", choices=["adaptive", "cosine", "global", "linear"],
+                        help="idm: adaptive, cosine or global; ddpm: linear or cosine")
+    parser.add_argument("--memory-saving", choices=["on", "off"], help="idm only")
     parser.add_argument("--channels", type=int, nargs="+")
     parser.add_argument("--depth", type=int, nargs="+")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
+def _model_overrides(args, method: str) -> dict:
+    """The model flags as config keys of ``method``'s model (refusing flags it does not have)."""
+    if method == "ddpm":
+        if args.memory_saving is not None:
+            raise ValueError("--memory-saving applies to --method idm only (the DDPM prior is not reversible)")
+        model = {"timesteps": args.steps, "schedule": args.schedule, "channels": args.channels, "depth": args.depth}
+    else:
+        model = {"steps": args.steps, "schedule": args.schedule, "channels": args.channels, "depth": args.depth,
+                 "memory_saving": None if args.memory_saving is None else args.memory_saving == "on"}
+    return {k: v for k, v in model.items() if v is not None}
+
+
 def train_from_args(args) -> Path:
     """Build the TrainConfig from parsed flags and run :func:`train`."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    keys = ["data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes"]
-    overrides = {k: getattr(args, k) for k in keys}
-    model = {"steps": args.steps, "schedule": args.schedule, "channels": args.channels, "depth": args.depth,
-             "memory_saving": None if args.memory_saving is None else args.memory_saving == "on"}
+    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes"]
+    overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
-    base.model = {**base.model, **{k: v for k, v in model.items() if v is not None}}
-    IDMConfig.from_dict({**base.model})  # fail early on bad model keys
+    base.model = {**base.model, **_model_overrides(args, base.method)}
+    make_task(base).build_model()  # fail early on bad model keys
     if base.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but no CUDA device is available")
     return train(base, resume=args.resume)

@@ -1,7 +1,9 @@
-"""The Fréchet distance against scipy, and the FID interface's clear refusals."""
+"""The Fréchet distance against scipy; the FID Inception network's plumbing (random weights); clear refusals."""
 
 from __future__ import annotations
 
+import datetime
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from reverse_anything.metrics import (
     FrechetInceptionDistance,
     frechet_distance,
 )
+from reverse_anything.metrics.fid import FIDInceptionV3, load_fid_inception
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 
@@ -85,8 +88,93 @@ def test_inception_fid_without_weights_says_what_to_do(tmp_path: Path) -> None:
         FrechetInceptionDistance(tmp_path / "missing.pth")
 
 
-def test_inception_fid_with_weights_is_not_implemented_yet(tmp_path: Path) -> None:
-    weights = tmp_path / "pt_inception.pth"
-    weights.write_bytes(b"stand-in")
-    with pytest.raises(NotImplementedError, match="issue #5"):
-        FrechetInceptionDistance(weights)
+@pytest.fixture(scope="module")
+def random_inception(tmp_path_factory) -> tuple[FIDInceptionV3, Path]:
+    """A randomly initialised FID Inception saved as a pytorch-fid style .pth state dict."""
+    torch.manual_seed(0)
+    network = FIDInceptionV3().eval()
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-random.pth"
+    torch.save(network.state_dict(), path)
+    return network, path
+
+
+def test_inception_has_the_pytorch_fid_key_layout() -> None:
+    state = FIDInceptionV3().state_dict()
+    # torchvision documents 27,161,264 parameters for Inception-v3 with its auxiliary head and 1000
+    # classes; pytorch-fid's FID Inception drops the head (3,326,696) and has 1008 classes (+16,392).
+    assert sum(v.numel() for k, v in state.items() if not k.startswith(("num_", "bn")) and "running" not in k
+               and "num_batches" not in k) == 27_161_264 - 3_326_696 + 16_392
+    shapes = {
+        "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+        "Conv2d_4a_3x3.bn.running_var": (192,),
+        "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+        "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+        "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+        "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+        "Mixed_7b.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
+        "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+        "fc.weight": (1008, 2048),
+    }
+    for key, shape in shapes.items():
+        assert tuple(state[key].shape) == shape, key
+    assert not any(k.startswith("AuxLogits") for k in state)
+
+
+def test_weights_file_round_trip_gives_2048_features(random_inception, tmp_path: Path) -> None:
+    network, path = random_inception
+    images = torch.rand(2, 3, 40, 56)
+    loaded = load_fid_inception(path)
+    with torch.no_grad():
+        expected = network(images)
+        features = loaded(images)
+    assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    assert torch.equal(features, expected)
+    from safetensors.torch import save_file
+
+    converted = tmp_path / "inception.safetensors"
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(converted))
+    with torch.no_grad():
+        assert torch.equal(load_fid_inception(converted)(images), expected)
+
+
+def test_preprocessing_is_pytorch_fids() -> None:
+    grey = torch.rand(1, 1, 30, 20)
+    prepared = FIDInceptionV3.preprocess(grey)
+    assert prepared.shape == (1, 3, 299, 299)
+    assert torch.allclose(prepared, FIDInceptionV3.preprocess(grey.repeat(1, 3, 1, 1)), atol=1e-6)
+    direct = 2 * torch.nn.functional.interpolate(grey, size=(299, 299), mode="bilinear", align_corners=False) - 1
+    assert torch.allclose(prepared[:, :1], direct, atol=1e-6)
+    with pytest.raises(ValueError, match="1 or 3"):
+        FIDInceptionV3.preprocess(torch.rand(1, 2, 8, 8))
+
+
+def test_fid_metric_feeds_the_loaded_network(random_inception) -> None:
+    network, path = random_inception
+    metric = FrechetInceptionDistance(path, batch_size=2)
+    real = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    fake = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(2)).double() ** 3
+    metric.update(real, real=True)
+    metric.update(fake, real=False)  # any dtype: features are taken in float32
+    with torch.no_grad():
+        expected_real, expected_fake = network(real).double(), network(fake.float()).double()
+    for stats, features in ((metric._real, expected_real), (metric._fake, expected_fake)):
+        mean, covariance = stats.mean_and_covariance("test")
+        assert mean.shape == (2048,) and torch.allclose(mean, features.mean(0), rtol=1e-5, atol=1e-12)
+        assert torch.allclose(covariance, torch.cov(features.T), rtol=1e-4, atol=1e-20)
+    distance = metric.compute()  # the distance itself is checked against scipy above
+    assert math.isfinite(distance) and distance > 0
+
+
+def test_bad_weights_files_get_a_clear_message(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(FIDUnavailableError, match="cannot read Inception weights"):
+        FrechetInceptionDistance(garbage)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(FIDUnavailableError, match="not pytorch-fid's FID Inception weights"):
+        FrechetInceptionDistance(wrong)
+    unsafe = tmp_path / "unsafe.pth"  # arbitrary pickled objects are never unpickled
+    torch.save({"x": datetime.date(2015, 12, 5)}, unsafe)
+    with pytest.raises(FIDUnavailableError, match="cannot read Inception weights"):
+        FrechetInceptionDistance(unsafe)

@@ -3,7 +3,9 @@
 A model named ``NAME`` is two files, ``NAME.safetensors`` and ``NAME.json``.
 The JSON holds ``{"format": "reverse-anything-idm", "config": IDMConfig,
 "training": {...}}`` so a model can be rebuilt without code-side guesses and a
-user can read what it was trained for.  Shipped models live inside the
+user can read what it was trained for.  The DDPM baseline prior uses the same
+pair with format ``"reverse-anything-ddpm"`` and a DDPMConfig; each loader
+refuses the other's files.  Shipped models live inside the
 package (``reverse_anything/weights``) and are listed by name in
 ``weights/models.json`` (several names may point to the same files).
 
@@ -24,21 +26,28 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .ddpm import DDPMConfig, DDPMNet
 from .idm import IDM, IDMConfig
 
 __all__ = [
     "MODEL_FORMAT",
+    "DDPM_FORMAT",
     "ModelFileError",
     "unique_state_dict",
     "load_unique_state_dict",
+    "save_model_files",
+    "read_model_files",
     "save_idm",
     "load_idm",
+    "save_ddpm",
+    "load_ddpm",
     "shipped_models",
     "resolve_model",
     "atomic_write_bytes",
 ]
 
 MODEL_FORMAT = "reverse-anything-idm"
+DDPM_FORMAT = "reverse-anything-ddpm"
 
 
 class ModelFileError(ValueError):
@@ -87,8 +96,14 @@ def load_unique_state_dict(module: nn.Module, tensors: dict[str, Tensor]) -> Non
         raise ModelFileError(f"unexpected weights: {result.unexpected_keys[:3]}")
 
 
-def save_idm(model: IDM, stem: Path, training: dict | None = None, half: bool = False) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` and ``stem.json`` atomically; ``half`` stores float16 weights."""
+def save_model_files(
+    model: nn.Module, stem: Path, model_format: str, config: dict, training: dict | None = None, half: bool = False
+) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.json`` (``{"format", "config", "training"}``) atomically.
+
+    Shared by every model kind; ``model_format`` is what a loader checks before building anything.
+    ``half`` stores float16 weights.
+    """
     stem = Path(stem)
     tensors = unique_state_dict(model)
     if half:
@@ -98,14 +113,24 @@ def save_idm(model: IDM, stem: Path, training: dict | None = None, half: bool = 
     fd, tmp = tempfile.mkstemp(dir=weights_path.parent, prefix=f".{weights_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={"format": MODEL_FORMAT})
+        save_file(tensors, tmp, metadata={"format": model_format})
         os.replace(tmp, weights_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    document = {"format": MODEL_FORMAT, "config": model.config.to_dict(), "training": training or {}}
+    document = {"format": model_format, "config": config, "training": training or {}}
     atomic_write_bytes(config_path, (json.dumps(document, indent=2) + "\n").encode())
     return weights_path, config_path
+
+
+def save_idm(model: IDM, stem: Path, training: dict | None = None, half: bool = False) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.json`` atomically; ``half`` stores float16 weights."""
+    return save_model_files(model, stem, MODEL_FORMAT, model.config.to_dict(), training, half)
+
+
+def save_ddpm(model: DDPMNet, stem: Path, training: dict | None = None, half: bool = False) -> tuple[Path, Path]:
+    """Write a DDPM prior as ``stem.safetensors`` + ``stem.json`` (format ``reverse-anything-ddpm``)."""
+    return save_model_files(model, stem, DDPM_FORMAT, model.config.to_dict(), training, half)
 
 
 def _shipped_dir() -> Path:
@@ -135,24 +160,47 @@ def resolve_model(name_or_path: str | Path) -> Path:
     return stem
 
 
-def load_idm(name_or_path: str | Path, device: str | torch.device = "cpu", memory_saving: bool | None = None) -> IDM:
-    """Rebuild an IDM from its JSON config and load its weights (float32, eval mode)."""
+def read_model_files(name_or_path: str | Path, model_format: str, kind: str) -> tuple[dict, dict[str, Tensor]]:
+    """The JSON document and float32 weights of a model file pair, refusing any other format.
+
+    ``kind`` names the model in the error (``"IDM"``, ``"DDPM prior"``).
+    """
     stem = resolve_model(name_or_path)
     try:
         document = json.loads(stem.with_suffix(".json").read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{stem.with_suffix('.json')}: not a readable model config ({error})") from None
-    if document.get("format") != MODEL_FORMAT:
-        raise ModelFileError(f"{stem.with_suffix('.json')}: not a Reverse Anything IDM model (format {document.get('format')!r})")
-    config = IDMConfig.from_dict(document["config"])
-    if memory_saving is not None:
-        config.memory_saving = memory_saving
-    model = IDM(config)
+    if not isinstance(document, dict) or document.get("format") != model_format:
+        found = document.get("format") if isinstance(document, dict) else None
+        raise ModelFileError(f"{stem.with_suffix('.json')}: not a Reverse Anything {kind} model (format {found!r})")
     try:
         tensors = load_file(str(stem.with_suffix(".safetensors")))
     except Exception as error:  # safetensors raises its own error types for corrupt files
         raise ModelFileError(f"{stem.with_suffix('.safetensors')}: cannot read weights ({error})") from None
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    return document, tensors
+
+
+def load_idm(name_or_path: str | Path, device: str | torch.device = "cpu", memory_saving: bool | None = None) -> IDM:
+    """Rebuild an IDM from its JSON config and load its weights (float32, eval mode)."""
+    document, tensors = read_model_files(name_or_path, MODEL_FORMAT, "IDM")
+    config = IDMConfig.from_dict(document["config"])
+    if memory_saving is not None:
+        config.memory_saving = memory_saving
+    model = IDM(config)
+    load_unique_state_dict(model, tensors)
+    model.training_info = document.get("training", {})
+    return model.to(device).eval()
+
+
+def load_ddpm(name_or_path: str | Path, device: str | torch.device = "cpu") -> DDPMNet:
+    """Rebuild a DDPM prior from its JSON config and load its weights (float32, eval mode)."""
+    document, tensors = read_model_files(name_or_path, DDPM_FORMAT, "DDPM prior")
+    try:
+        config = DDPMConfig.from_dict(document["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{name_or_path}: bad DDPM config ({error})") from None
+    model = DDPMNet(config)
     load_unique_state_dict(model, tensors)
     model.training_info = document.get("training", {})
     return model.to(device).eval()

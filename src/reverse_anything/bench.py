@@ -1,0 +1,449 @@
+"""``reverse-anything bench``: IDM against its baselines, quality and cost, in one run.
+
+Two tables, as the published IDM claims them (seed paper, Table 1 and the efficiency claims):
+
+* **quality**: ``pinv``, ``tv``, ``ddpm`` (ancestral, 1000 steps), ``ddnm`` (100 DDIM steps) and
+  ``idm`` on a test folder (default ``../shared/data/cbsd68_idm``) under scrambled block CS at
+  one ratio, Y channel, scored by :func:`reverse_anything.evaluate.evaluate_folder` exactly as
+  ``reverse-anything eval`` scores them (image ``i`` gets permutation seed ``i``): Y-PSNR,
+  SSIM, FID (only with Inception weights and at least 2 images), seconds per image (restorer
+  only) and the speed-up over ``ddpm`` and ``ddnm``;
+* **efficiency**: one IDM training iteration at T = 3 (the IDM model's architecture, Adam,
+  L1 loss) on the same patch batch with memory saving on and off: bytes held for backward
+  (saved-tensor hooks), peak process memory, seconds per iteration, and the % reduction.
+
+Outputs, in ``out_dir``: ``bench.md`` (both tables with the command and the hardware),
+``psnr_vs_time.png`` (needs matplotlib, the ``plot`` extra), ``grid.png`` (three images:
+``A†y``, each method, ground truth) and, with ``json_path``, a JSON document
+``{"quality": {METHOD: {"psnr", "ssim", "fid", "seconds_per_image"}}, "memory": {"on_bytes",
+"off_bytes", "reduction", "on_seconds_per_iter", "off_seconds_per_iter"}}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .atomic import atomic_output, atomic_write_text
+from .data import RandomPatchSampler, write_image
+from .evaluate import EvalResult, OperatorFactory, evaluate_folder
+from .figures import labelled_grid
+from .metrics import fid_from_features, load_fid_inception
+from .models.idm import IDM, IDMConfig
+from .physics import CompressedSensing
+from .profiling import peak_bytes, saved_bytes, timed
+
+__all__ = [
+    "METHODS",
+    "DEFAULT_DATA",
+    "BenchReport",
+    "MemoryProfile",
+    "run_bench",
+    "measure_training_memory",
+    "add_bench_arguments",
+    "bench_from_args",
+]
+
+METHODS = ("pinv", "tv", "ddpm", "ddnm", "idm")
+DEFAULT_DATA = "../shared/data/cbsd68_idm"
+DEFAULT_OUT_DIR = "bench-results"
+GRID_IMAGES = 3
+MEMORY_STEPS = 3  # T of the efficiency table, as published
+CS_BLOCK = 32
+MIB = 2**20
+
+Restorer = Callable[[Any, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class MemoryProfile:
+    """One IDM training iteration with memory saving on or off."""
+
+    memory_saving: bool
+    saved_bytes: int
+    peak_bytes: int | None
+    seconds_per_iter: float
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """What :func:`run_bench` measured: the JSON document, the markdown and the files written."""
+
+    document: dict[str, Any]
+    markdown: str
+    files: tuple[Path, ...]
+    results: dict[str, EvalResult]
+    memory: tuple[MemoryProfile, MemoryProfile]
+
+
+# ----------------------------------------------------------------------------------------------
+# quality
+# ----------------------------------------------------------------------------------------------
+def cs_operators(ratio: float, seed: int = 0) -> OperatorFactory:
+    """Scrambled block CS for image ``index`` with permutation seed ``seed + index`` (as ``eval`` does)."""
+    return lambda size, index: CompressedSensing(ratio, size, block_size=CS_BLOCK, seed=seed, perm_seed=seed + index)
+
+
+def build_restorers(
+    methods: Sequence[str], idm_model: str, ddpm_model: str, ddpm_steps: int, ddnm_steps: int, ddnm_eta: float, device: str
+) -> dict[str, Restorer]:
+    """Every method's restorer, loaded before any long run so a missing model fails at once."""
+    from .solvers import get_restorer
+    from .solvers.diffusion import ddnm_restorer, ddpm_restorer
+    from .solvers.learned import idm_restorer
+
+    factories: dict[str, Callable[[], Restorer]] = {
+        "pinv": lambda: get_restorer("pinv"),
+        "tv": lambda: get_restorer("tv"),
+        "ddpm": lambda: ddpm_restorer(model=ddpm_model, steps=ddpm_steps, device=device),
+        "ddnm": lambda: ddnm_restorer(model=ddpm_model, steps=ddnm_steps, eta=ddnm_eta, device=device),
+        "idm": lambda: idm_restorer(model=idm_model, device=device),
+    }
+    unknown = [m for m in methods if m not in factories]
+    if unknown or not methods:
+        raise ValueError(f"bench methods must be among {', '.join(METHODS)}, got {list(methods)}")
+    return {method: factories[method]() for method in methods}
+
+
+class _Keeper:
+    """``observe`` callback of the evaluations: keeps grid images and FID features as they stream by."""
+
+    def __init__(self, feature_fn: Callable[[Tensor], Tensor] | None) -> None:
+        self.feature_fn = feature_fn
+        self.grid: dict[str, dict[str, Tensor]] = {}  # image name -> method / "truth" -> (1, H, W)
+        self.real: dict[str, Tensor] = {}  # image name -> features
+        self.generated: dict[str, list[Tensor]] = {}  # method -> features
+        self.method = ""
+
+    def __call__(self, name: str, truth: Tensor, restored: Tensor) -> None:
+        if name in self.grid or len(self.grid) < GRID_IMAGES:
+            cells = self.grid.setdefault(name, {"truth": truth[0].cpu()})
+            cells[self.method] = restored[0].detach().cpu()
+        if self.feature_fn is not None:
+            with torch.no_grad():
+                if name not in self.real:
+                    self.real[name] = self.feature_fn(truth).cpu()
+                self.generated.setdefault(self.method, []).append(self.feature_fn(restored.clamp(0, 1)).cpu())
+
+
+def _fid_column(keeper: _Keeper, methods: Sequence[str], no_fid_reason: str | None) -> dict[str, float | str]:
+    """FID per method, or ``"n/a (reason)"``."""
+    if no_fid_reason is not None:
+        return {m: f"n/a ({no_fid_reason})" for m in methods}
+    if len(keeper.real) < 2:
+        return {m: f"n/a (FID needs at least 2 images, got {len(keeper.real)})" for m in methods}
+    real = torch.cat(list(keeper.real.values()))
+    return {m: fid_from_features(real, torch.cat(keeper.generated[m])) for m in methods}
+
+
+# ----------------------------------------------------------------------------------------------
+# efficiency
+# ----------------------------------------------------------------------------------------------
+def measure_training_memory(
+    config: IDMConfig, patches: Tensor, ratio: float, reps: int = 3, device: str | torch.device = "cpu", seed: int = 0
+) -> tuple[MemoryProfile, MemoryProfile]:
+    """One IDM training iteration (forward, L1 loss, backward, Adam) at T = 3, memory saving on and off.
+
+    Both models start from the same weights and see the same ``patches`` and operator.
+    Bytes held for backward are counted on the first iteration (which also creates the
+    gradient buffers), the peak on the second (after Adam has made its state, so only the
+    iteration's own memory counts), and the time is the median of ``reps`` further
+    iterations, on and off interleaved so load changes hit both alike.
+    """
+    device = torch.device(device)
+    x0 = patches.to(device)
+    physics = CompressedSensing(ratio, tuple(x0.shape[-2:]), block_size=CS_BLOCK, seed=0).to(device)
+    y = physics.A(x0)
+    steps: dict[bool, Callable[[], None]] = {}
+    held: dict[bool, int] = {}
+    peaks: dict[bool, int | None] = {}
+    for memory_saving in (True, False):
+        torch.manual_seed(seed)
+        model = IDM(dataclasses.replace(config, steps=MEMORY_STEPS, memory_saving=memory_saving)).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def loss(model: IDM = model) -> Tensor:
+            return (model(y, physics) - x0).abs().mean()
+
+        def step(loss: Callable[[], Tensor] = loss, optimizer: torch.optim.Optimizer = optimizer) -> None:
+            optimizer.zero_grad(set_to_none=False)  # keep the gradient buffers: the peak counts the iteration
+            loss().backward()
+            optimizer.step()
+
+        held[memory_saving] = saved_bytes(loss, model)
+        optimizer.step()
+        peaks[memory_saving] = peak_bytes(step, device)
+        steps[memory_saving] = step
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(max(1, reps)):
+        for memory_saving in (True, False):
+            times[memory_saving].append(timed(steps[memory_saving], device))
+    on, off = (MemoryProfile(flag, held[flag], peaks[flag], statistics.median(times[flag])) for flag in (True, False))
+    return on, off
+
+
+# ----------------------------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------------------------
+def hardware_description(device: torch.device) -> str:
+    """CPU model (or CUDA device), torch version and thread count, for the tables' caption."""
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.is_file():
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+            where = f"{names[0]} ({len(names)} logical CPUs)" if names else where
+    return f"{where}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / MIB:.2f}"
+
+
+def _reduction(on: float | None, off: float | None) -> float | None:
+    return None if on is None or not off else 1.0 - on / off
+
+
+def _markdown(
+    results: dict[str, EvalResult], fid: dict[str, float | str], steps: dict[str, str], memory: tuple[MemoryProfile, MemoryProfile],
+    context: dict[str, Any],
+) -> str:
+    def speedup(base: str, method: str) -> str:
+        if base not in results:
+            return "—"
+        ratio = results[base].seconds_per_image / results[method].seconds_per_image
+        return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×" if ratio >= 1 else f"{ratio:.2g}×"
+
+    first = next(iter(results.values()))
+    lines = [
+        f"Command: `{context['command']}`" if context["command"] else "Command: (library call)",
+        "",
+        f"Hardware: {context['hardware']}.",
+        "",
+        f"**Quality** on `{first.data}` ({first.n_images} images, Y channel), scrambled block CS, ratio {context['ratio']:g}, "
+        f"block {CS_BLOCK}, noiseless; seconds per image count the restorer only.",
+        "",
+        "| method | steps | Y-PSNR (dB) | SSIM | FID | s / image | speed-up vs ddpm | speed-up vs ddnm |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method, result in results.items():
+        score = fid[method]
+        lines.append(
+            f"| {method} | {steps[method]} | {result.psnr:.2f} | {result.ssim:.4f} | "
+            f"{score if isinstance(score, str) else f'{score:.2f}'} | {result.seconds_per_image:.3g} | "
+            f"{speedup('ddpm', method)} | {speedup('ddnm', method)} |"
+        )
+    on, off = memory
+    lines += [
+        "",
+        f"**Training efficiency**: one IDM training iteration at T = {MEMORY_STEPS} (forward, L1 loss, backward, Adam), "
+        f"batch of {context['memory_batch']} patches {context['memory_patch']}×{context['memory_patch']} (Y, from the test "
+        f"folder), CS ratio {context['ratio']:g}, model channels {list(context['idm_config'].channels)}; median of "
+        f"{context['memory_reps']} iterations.",
+        "",
+        "| memory saving | held for backward (MiB) | peak process memory (MiB) | s / iteration |",
+        "|---|---:|---:|---:|",
+        f"| on | {_mib(on.saved_bytes)} | {_mib(on.peak_bytes)} | {on.seconds_per_iter:.3f} |",
+        f"| off | {_mib(off.saved_bytes)} | {_mib(off.peak_bytes)} | {off.seconds_per_iter:.3f} |",
+    ]
+    saved_cut, peak_cut = _reduction(on.saved_bytes, off.saved_bytes), _reduction(on.peak_bytes, off.peak_bytes)
+    lines.append(
+        f"| reduction | {saved_cut:.1%} | {'n/a' if peak_cut is None else f'{peak_cut:.1%}'} | "
+        f"{on.seconds_per_iter / off.seconds_per_iter:.2f}× the time |"
+    )
+    lines += [
+        "",
+        "Held for backward: unique tensor storages autograd keeps after the forward (saved-tensor hooks, parameters "
+        "excluded). Peak process memory: the iteration's peak above the level before it (peak RSS on CPU, the CUDA "
+        "allocator's peak on GPU), gradients and Adam state already allocated.",
+    ]
+    if context.get("plot_note"):
+        lines += ["", context["plot_note"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_psnr_vs_time(results: dict[str, EvalResult], path: Path) -> str | None:
+    """Write the PSNR-vs-seconds-per-image scatter; returns a message instead when matplotlib is missing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return "PSNR-vs-time plot skipped: matplotlib is not installed (pip install 'reverse-anything[plot]')."
+    figure = Figure(figsize=(5.5, 3.8), dpi=150)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for method, result in results.items():
+        axes.scatter(result.seconds_per_image, result.psnr, s=30)
+        axes.annotate(method, (result.seconds_per_image, result.psnr), textcoords="offset points", xytext=(5, 4))
+    axes.set_xscale("log")
+    axes.set_xlabel("seconds per image (log scale)")
+    axes.set_ylabel("Y-PSNR (dB)")
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png")
+    return None
+
+
+def _grid(keeper: _Keeper, results: dict[str, EvalResult]) -> Tensor:
+    """Rows of (A†y, each method, truth) for the first images, labelled with their PSNR."""
+    rows = []
+    for index, (name, cells) in enumerate(keeper.grid.items()):
+        row = []
+        for method, result in results.items():
+            label = "A†y (pinv)" if method == "pinv" else method
+            row.append((f"{label} {result.rows[index].psnr:.2f} dB", cells[method]))
+        rows.append([*row, (f"{name} (truth)", cells["truth"])])
+    return labelled_grid(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole run
+# ----------------------------------------------------------------------------------------------
+def run_bench(
+    data: str | os.PathLike[str] = DEFAULT_DATA,
+    ratio: float = 0.5,
+    limit: int | None = None,
+    fid_weights: str | os.PathLike[str] | None = None,
+    idm_model: str = "cs-0.5",
+    ddpm_model: str = "ddpm",
+    out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
+    json_path: str | os.PathLike[str] | None = None,
+    ddpm_steps: int = 1000,
+    ddnm_steps: int = 100,
+    ddnm_eta: float = 0.85,
+    methods: Sequence[str] = METHODS,
+    device: str = "cpu",
+    memory_batch: int = 8,
+    memory_patch: int = 64,
+    memory_reps: int = 3,
+    progress: bool = True,
+    command: str = "",
+) -> BenchReport:
+    """Measure both tables and write ``bench.md``, ``psnr_vs_time.png``, ``grid.png`` (and the JSON)."""
+    if not 0 < ratio <= 1:
+        raise ValueError(f"CS ratio must be in (0, 1], got {ratio}")
+    if memory_patch % CS_BLOCK or memory_patch < CS_BLOCK or memory_batch < 1:
+        raise ValueError(f"memory patches must be a multiple of {CS_BLOCK} and the batch >= 1, got {memory_patch}, {memory_batch}")
+    if "idm" not in methods:
+        raise ValueError("the bench needs the idm method (its model defines the efficiency table)")
+    out_dir = Path(out_dir)
+    if json_path is not None and not (Path(json_path).parent.is_dir() or Path(json_path).parent.resolve() == out_dir.resolve()):
+        raise ValueError(f"{json_path}: directory {Path(json_path).parent} does not exist")
+    torch_device = torch.device(device)
+    no_fid_reason = "no --fid-weights given" if fid_weights is None else None
+    feature_fn = None
+    if fid_weights is not None:
+        network = load_fid_inception(fid_weights, torch_device)
+        feature_fn = lambda images: network(images.float())  # noqa: E731
+    restorers = build_restorers(methods, idm_model, ddpm_model, ddpm_steps, ddnm_steps, ddnm_eta, device)
+    idm_config: IDMConfig = restorers["idm"].model.config  # type: ignore[attr-defined]
+    steps = {"pinv": "—", "tv": "—", "ddpm": str(ddpm_steps), "ddnm": str(ddnm_steps), "idm": str(idm_config.steps)}
+
+    keeper = _Keeper(feature_fn)
+    results: dict[str, EvalResult] = {}
+    for method, restorer in restorers.items():
+        keeper.method = method
+        results[method] = evaluate_folder(
+            data, cs_operators(ratio), restorer, channel="y", limit=limit, progress=progress, method=method,
+            device=torch_device, observe=keeper,
+        )
+        if progress:
+            print(f"{method}: {results[method].psnr:.2f} dB, {results[method].seconds_per_image:.3f} s/image", flush=True)
+    fid = _fid_column(keeper, list(results), no_fid_reason)
+
+    sampler = RandomPatchSampler(data, memory_patch, memory_batch, mode="y", seed=0, progress=False)
+    memory = measure_training_memory(idm_config, sampler.next_batch(), ratio, memory_reps, torch_device)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / "bench.md", out_dir / "grid.png"]
+    plot_note = plot_psnr_vs_time(results, out_dir / "psnr_vs_time.png")
+    if plot_note is None:
+        files.append(out_dir / "psnr_vs_time.png")
+    elif progress:
+        print(plot_note)
+    context = {
+        "command": command, "hardware": hardware_description(torch_device), "ratio": ratio, "idm_config": idm_config,
+        "memory_batch": memory_batch, "memory_patch": memory_patch, "memory_reps": memory_reps, "plot_note": plot_note,
+    }
+    markdown = _markdown(results, fid, steps, memory, context)
+    atomic_write_text(files[0], markdown)
+    write_image(files[1], _grid(keeper, results))
+    on, off = memory
+    document = {
+        "quality": {
+            method: {
+                "psnr": result.psnr,
+                "ssim": result.ssim,
+                "fid": fid[method] if isinstance(fid[method], float) else None,
+                "seconds_per_image": result.seconds_per_image,
+            }
+            for method, result in results.items()
+        },
+        "memory": {
+            "on_bytes": on.saved_bytes,
+            "off_bytes": off.saved_bytes,
+            "reduction": _reduction(on.saved_bytes, off.saved_bytes),
+            "on_seconds_per_iter": on.seconds_per_iter,
+            "off_seconds_per_iter": off.seconds_per_iter,
+        },
+    }
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(document, indent=2) + "\n")
+        files.append(Path(json_path))
+    return BenchReport(document, markdown, tuple(files), results, memory)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------------
+def add_bench_arguments(parser) -> None:
+    """Flags of ``reverse-anything bench``."""
+    parser.add_argument("--data", default=DEFAULT_DATA, help=f"test folder (default {DEFAULT_DATA})")
+    parser.add_argument("--ratio", type=float, default=0.5, help="CS ratio (default 0.5)")
+    parser.add_argument("--limit", type=int, help="only the first N images (quick runs)")
+    parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
+    parser.add_argument("--idm-model", default="cs-0.5", help="IDM model: shipped name or .safetensors path (default cs-0.5)")
+    parser.add_argument("--ddpm-model", default="ddpm", help="DDPM prior: shipped name or .safetensors path (default ddpm)")
+    parser.add_argument("--ddpm-steps", type=int, default=1000, help="ancestral steps of the ddpm row (default 1000)")
+    parser.add_argument("--ddnm-steps", type=int, default=100, help="DDIM steps of the ddnm row (default 100)")
+    parser.add_argument("--ddnm-eta", type=float, default=0.85, help="DDNM's eta (default 0.85)")
+    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, help=f"bench.md, grid.png, psnr_vs_time.png (default ./{DEFAULT_OUT_DIR})")
+    parser.add_argument("--json", help="also write the JSON summary here")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--memory-batch", type=int, default=8, help="patches per training iteration in the efficiency table (default 8)")
+    parser.add_argument("--memory-patch", type=int, default=64, help="patch side (default 64, a multiple of 32)")
+    parser.add_argument("--memory-reps", type=int, default=3, help="timed training iterations per setting (default 3)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def bench_from_args(args) -> int:
+    """Run :func:`run_bench` from parsed flags; prints the markdown and the files written."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine")
+    report = run_bench(
+        data=args.data, ratio=args.ratio, limit=args.limit, fid_weights=args.fid_weights, idm_model=args.idm_model,
+        ddpm_model=args.ddpm_model, out_dir=args.out_dir, json_path=args.json, ddpm_steps=args.ddpm_steps,
+        ddnm_steps=args.ddnm_steps, ddnm_eta=args.ddnm_eta, device=args.device, memory_batch=args.memory_batch,
+        memory_patch=args.memory_patch, memory_reps=args.memory_reps, progress=not args.quiet,
+        command=getattr(args, "command_line", ""),
+    )
+    print(report.markdown)
+    print("wrote " + ", ".join(str(path) for path in report.files))
+    return 0

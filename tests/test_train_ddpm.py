@@ -1,0 +1,81 @@
+"""DDPM prior training through the shared loop: loss goes down, files and logs, resume, flags."""
+import argparse
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reverse_anything.models.checkpoint import load_ddpm
+from reverse_anything.train import TrainConfig, add_train_arguments, train, train_from_args
+
+TINY_PRIOR = {"channels": [8, 16], "depth": [1, 1], "embed_dim": 16, "timesteps": 100}
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Real images (scikit-image's bundled photos)."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("train")
+    Image.fromarray(data.camera()[::2, ::2]).save(root / "camera.png")
+    Image.fromarray(data.coffee()[:256, :256]).save(root / "coffee.png")
+    Image.fromarray(data.brick()[:200, :200]).save(root / "brick.png")
+    return root
+
+
+def _config(folder, out, **overrides) -> TrainConfig:
+    values = dict(method="ddpm", data=str(folder), out=str(out), iterations=6, batch_size=4, patch_size=32, lr=2e-3,
+                  warmup=1, val_holdout=1, val_every=3, val_size=64, checkpoint_every=3, model=TINY_PRIOR)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_a_few_dozen_iterations_lower_the_noise_prediction_loss(image_folder, tmp_path):
+    stem = train(_config(image_folder, tmp_path, iterations=40, val_every=20, checkpoint_every=40), progress=False)
+    lines = (tmp_path / "log.csv").read_text().splitlines()
+    assert lines[0] == "iteration,loss,lr,seconds,val"
+    losses = [float(r.split(",")[1]) for r in lines[1:]]
+    assert len(losses) == 40
+    assert np.mean(losses[:5]) == pytest.approx(1.0, abs=0.35)  # a fresh model predicts 0: MSE = E[eps^2]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    model = load_ddpm(stem)
+    assert model.config.timesteps == 100
+    assert sorted(model.training_info["validation"]) == ["val_psnr@t10", "val_psnr@t40", "val_psnr@t70"]
+
+
+def test_validation_reports_one_shot_psnr_at_fixed_steps(image_folder, tmp_path):
+    stem = train(_config(image_folder, tmp_path, iterations=3, model={**TINY_PRIOR, "timesteps": 1000}), progress=False)
+    validation = load_ddpm(stem).training_info["validation"]
+    assert sorted(validation) == ["val_psnr@t100", "val_psnr@t400", "val_psnr@t700"]
+    assert validation["val_psnr@t100"] > validation["val_psnr@t700"]  # less noise, easier
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp_path):
+    whole = train(_config(image_folder, tmp_path / "whole"), progress=False)
+    train(_config(image_folder, tmp_path / "split"), progress=False, stop_after=3)
+    resumed = train(_config(image_folder, tmp_path / "split"), resume=True, progress=False)
+    a, b = load_ddpm(whole).state_dict(), load_ddpm(resumed).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _args(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return parser.parse_args(list(flags))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--memory-saving", "on"], "idm only"),
+    (["--schedule", "adaptive"], "beta schedule"),
+    (["--channels", "8", "16"], "equal length"),
+])
+def test_flags_that_do_not_fit_a_ddpm_prior_fail_early(image_folder, tmp_path, flags, message):
+    with pytest.raises(ValueError, match=message):
+        train_from_args(_args("--method", "ddpm", "--data", str(image_folder), "--out", str(tmp_path), *flags))
+    assert not (tmp_path / "log.csv").exists()
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="unknown training method"):
+        train(TrainConfig(method="gan"))
