@@ -25,7 +25,7 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
+import platform
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -40,6 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .atomic import atomic_output
 from .data import RandomPatchSampler, list_image_files, read_image
 from .diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from .metrics import psnr
@@ -165,14 +166,8 @@ class CheckpointState:
             "param_groups": json.dumps(optim_state["param_groups"]),
             "config": json.dumps(config.to_dict()),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(path) as temporary:
+            save_file(tensors, str(temporary), metadata=metadata)
 
     @staticmethod
     def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict, Tensor]:
@@ -377,6 +372,24 @@ def make_task(config: TrainConfig) -> TrainingTask:
     return TASKS[config.method](config)
 
 
+def describe_hardware(device: torch.device) -> str:
+    """One line naming the processor (and GPU) a run used, for model cards and tables."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} GPU"
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {model}, {torch.get_num_threads()} torch thread(s)"
+
+
+def _logged_seconds(log_path: Path) -> float:
+    """Training time summed over every logged iteration (so resumed runs add up correctly)."""
+    with open(log_path, newline="") as handle:
+        return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run (or resume) training of ``config.method``; returns the path stem of the exported model ``OUT/model``.
 
@@ -454,7 +467,8 @@ def run_training(task: TrainingTask, resume: bool = False, progress: bool = True
             break
     stem = out / "model"
     if rank == 0:
-        info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val}
+        info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val,
+                "hardware": describe_hardware(device), "train_minutes": round(_logged_seconds(log_path) / 60, 1)}
         task.export(model, stem, info)
     if dist.is_initialized():
         dist.barrier()

@@ -17,8 +17,6 @@ name is such an alias.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from ..atomic import atomic_output, atomic_write_text
 from .ddpm import DDPMConfig, DDPMNet
 from .idm import IDM, IDMConfig
 
@@ -43,7 +42,6 @@ __all__ = [
     "load_ddpm",
     "shipped_models",
     "resolve_model",
-    "atomic_write_bytes",
 ]
 
 MODEL_FORMAT = "reverse-anything-idm"
@@ -52,20 +50,6 @@ DDPM_FORMAT = "reverse-anything-ddpm"
 
 class ModelFileError(ValueError):
     """A model name or file that cannot be used (missing, wrong format, corrupt)."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file + ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def unique_state_dict(module: nn.Module) -> dict[str, Tensor]:
@@ -110,16 +94,10 @@ def save_model_files(
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     weights_path, config_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=weights_path.parent, prefix=f".{weights_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": model_format})
-        os.replace(tmp, weights_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(weights_path) as temporary:
+        save_file(tensors, str(temporary), metadata={"format": model_format})
     document = {"format": model_format, "config": config, "training": training or {}}
-    atomic_write_bytes(config_path, (json.dumps(document, indent=2) + "\n").encode())
+    atomic_write_text(config_path, json.dumps(document, indent=2) + "\n")
     return weights_path, config_path
 
 
