@@ -1,0 +1,62 @@
+"""Before/after pictures: images tiled in a grid with a text label over each (Pillow only)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+
+__all__ = ["labelled_grid"]
+
+LabelledImage = tuple[str, Tensor]
+
+_BACKGROUND = 255
+_TEXT = (0, 0, 0)
+
+
+def _as_rgb_uint8(image: Tensor) -> np.ndarray:
+    """``(C, H, W)`` or ``(H, W)`` float in [0, 1] (clamped) as ``(H, W, 3)`` uint8."""
+    image = image.detach().to("cpu", torch.float64)
+    if image.ndim == 2:
+        image = image[None]
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"grid images must be (H, W), (1, H, W) or (3, H, W), got {tuple(image.shape)}")
+    image = image.expand(3, -1, -1)
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def labelled_grid(rows: Sequence[Sequence[LabelledImage]], gap: int = 6) -> Tensor:
+    """Tile labelled images row by row into one ``(3, H, W)`` float image in [0, 1].
+
+    Each cell is as large as the largest image in its row and column; smaller images sit in
+    the top-left corner on a white background. The label is written above its image.
+    Grey images are shown as grey RGB.
+    """
+    if not rows or not all(rows):
+        raise ValueError("a grid needs at least one row and every row at least one image")
+    pixels = [[(label, _as_rgb_uint8(image)) for label, image in row] for row in rows]
+    font = ImageFont.load_default()
+    label_height = max(font.getbbox(label)[3] for row in rows for label, _ in row) + gap
+    n_columns = max(len(row) for row in pixels)
+    column_widths = [
+        max(cell[1].shape[1] for row in pixels if column < len(row) for cell in [row[column]])
+        for column in range(n_columns)
+    ]
+    row_heights = [max(cell[1].shape[0] for cell in row) + label_height for row in pixels]
+    canvas = Image.new(
+        "RGB",
+        (sum(column_widths) + gap * (n_columns + 1), sum(row_heights) + gap * (len(rows) + 1)),
+        (_BACKGROUND,) * 3,
+    )
+    draw = ImageDraw.Draw(canvas)
+    top = gap
+    for row, height in zip(pixels, row_heights):
+        left = gap
+        for (label, image), width in zip(row, column_widths):
+            draw.text((left, top), label, fill=_TEXT, font=font)
+            canvas.paste(Image.fromarray(image), (left, top + label_height))
+            left += width + gap
+        top += height + gap
+    return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255

@@ -1,0 +1,263 @@
+"""Bad input of every kind: exit status 2, one clear line on stderr, and no output file.
+
+Each case runs the real command line in-process (``main([...])``) and checks the output
+directory is exactly as it was: no result, no leftover temporary.
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from reverse_anything.cli import MEASUREMENT_FORMAT, main
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    Image.fromarray(array).save(path)
+    return path
+
+
+def corrupt(folder: Path) -> Path:
+    path = folder / "corrupt.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    return path
+
+
+def truncated(folder: Path) -> Path:
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    path = folder / "truncated.png"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    return path
+
+
+def empty(folder: Path) -> Path:
+    path = folder / "empty.png"
+    path.write_bytes(b"")
+    return path
+
+
+def one_pixel(folder: Path) -> Path:
+    return write_png(folder / "one.png", np.array([[[10, 20, 30]]], dtype=np.uint8))
+
+
+def nan_pixels(folder: Path) -> Path:
+    values = np.full((40, 40), 0.5, dtype=np.float32)
+    values[3, 4] = np.nan
+    path = folder / "nan.tif"
+    Image.fromarray(values, mode="F").save(path)
+    return path
+
+
+def lab_mode(folder: Path) -> Path:
+    path = folder / "lab.tif"
+    Image.new("LAB", (40, 40)).save(path)
+    return path
+
+
+def int32_out_of_range(folder: Path) -> Path:
+    path = folder / "int32.tif"
+    Image.fromarray(np.full((40, 40), 70_000, dtype=np.int32)).save(path)
+    return path
+
+
+def missing(folder: Path) -> Path:
+    return folder / "does_not_exist.png"
+
+
+BAD_IMAGES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "corrupt": (corrupt, "cannot decode"),
+    "truncated": (truncated, "cannot decode"),
+    "empty": (empty, "empty"),
+    "1x1": (one_pixel, "larger than the 1x1 image"),
+    "nan": (nan_pixels, "NaN"),
+    "lab-mode": (lab_mode, "unsupported image mode"),
+    "int32-mode": (int32_out_of_range, "32-bit"),
+    "missing": (missing, "no such file"),
+}
+
+
+@pytest.fixture
+def good_image(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    return write_png(tmp_path / "good.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+
+
+def run_and_check(arguments: list[str], folder: Path, capsys, expected: str) -> None:
+    """``main`` fails with status 2, one stderr line containing ``expected``, and writes nothing."""
+    before = sorted(p.name for p in folder.iterdir())
+    status = main(arguments)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert status == 2, captured
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("reverse-anything: error: ")
+    assert expected.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in captured.err
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMAGES))
+def test_bad_image_to_measure(case: str, tmp_path: Path, capsys) -> None:
+    make, expected = BAD_IMAGES[case]
+    image = make(tmp_path)
+    output = tmp_path / "out"
+    output.mkdir()
+    run_and_check(["measure", "--input", str(image), "--output", str(output / "y.safetensors")], output, capsys, expected)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMAGES))
+def test_bad_image_to_restore(case: str, tmp_path: Path, capsys) -> None:
+    make, expected = BAD_IMAGES[case]
+    image = make(tmp_path)
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["restore", "--image", str(image), "--method", "pinv", "--output", str(output / "x.png"),
+                 "--grid", str(output / "grid.png")]
+    run_and_check(arguments, output, capsys, expected)
+
+
+def test_bad_image_inside_an_eval_folder(good_image: Path, tmp_path: Path, capsys) -> None:
+    corrupt(tmp_path)
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["eval", "--data", str(tmp_path), "--method", "pinv", "--block-size", "16", "--quiet",
+                 "--json", str(output / "r.json"), "--csv", str(output / "r.csv")]
+    run_and_check(arguments, output, capsys, "corrupt.png")
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--ratio", "0"], "ratio"),
+        (["--ratio", "1.5"], "ratio"),
+        (["--ratio", "abc"], "--ratio"),
+        (["--block-size", "128"], "block_size 128 is larger"),
+        (["--block-size", "0"], "block_size"),
+        (["--noise-sigma", "-0.1"], "noise_sigma"),
+        (["--operator", "inpainting", "--keep-ratio", "0"], "keep_ratio"),
+        (["--operator", "inpainting", "--box", "1,2,3"], "--box"),
+        (["--operator", "inpainting", "--box", "0,0,100,100"], "does not fit"),
+        (["--operator", "sr", "--factor", "3"], "not divisible"),
+        (["--operator", "blur", "--blur-sigma", "-1"], "sigma"),
+        (["--operator", "mri", "--acceleration", "0.5"], "acceleration"),
+        (["--operator", "ct", "--angles", "0"], "n_angles"),
+        (["--operator", "matrix"], "--matrix"),
+        (["--operator", "warp"], "--operator"),
+        (["--operator", "cs", "--keep-ratio", "0.3"], "--keep-ratio does not apply to --operator cs"),
+        (["--channel", "cmyk"], "--channel"),
+    ],
+)
+def test_impossible_parameters(flags: list[str], expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["measure", "--input", str(good_image), "--output", str(output / "y.safetensors"), *flags]
+    run_and_check(arguments, output, capsys, expected)
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--method", "magic"], "--method"),
+        (["--method", "tv", "--tv-weight", "-1"], "weight"),
+        (["--method", "tv", "--tv-iterations", "0"], "iterations"),
+        (["--device", "tpu"], "device"),
+    ],
+)
+def test_impossible_method_settings(flags: list[str], expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--output", str(output / "x.png"), *flags]
+    run_and_check(arguments, output, capsys, expected)
+
+
+def test_cuda_requested_without_cuda(good_image: Path, tmp_path: Path, capsys) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    run_and_check(["restore", "--image", str(good_image), "--device", "cuda", "--output", str(tmp_path / "x.png")],
+                  tmp_path, capsys, "CUDA is not available")
+
+
+def measurement_file(path: Path, operator: dict, y: torch.Tensor | None = None, **extra: str) -> Path:
+    metadata = {"format": MEASUREMENT_FORMAT, "operator": json.dumps(operator), "image_shape": "[1, 8, 8]", **extra}
+    save_file({"y": torch.zeros(1, 1, 8, 8) if y is None else y}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda folder: measurement_file(folder / "m.safetensors", {"operator": "warp", "strength": 2}), "unknown operator 'warp'"),
+        (lambda folder: measurement_file(folder / "m.safetensors", {"operator": "inpainting", "image_size": [8, 8], "box": [0, 0, 2, 2]},
+                                         y=torch.full((1, 1, 8, 8), float("nan"))), "finite"),
+        (lambda folder: measurement_file(folder / "m.safetensors", {"operator": "inpainting", "image_size": [8, 8], "box": [0, 0, 2, 2]},
+                                         y=torch.zeros(1, 1, 4, 4)), "shape"),
+        (lambda folder: measurement_file(folder / "m.safetensors", {"operator": "cs", "ratio": 0, "image_size": [8, 8]}), "ratio"),
+        (lambda folder: write_png(folder / "m.png", np.zeros((8, 8), dtype=np.uint8)).rename(folder / "m.safetensors"), "not a safetensors"),
+        (lambda folder: (folder / "m.safetensors").write_bytes(b"") or folder / "m.safetensors", "not a safetensors"),
+        (lambda folder: save_file({"x": torch.zeros(2)}, str(folder / "m.safetensors")) or folder / "m.safetensors",
+         "not a reverse-anything measurement"),
+        (lambda folder: folder / "absent.safetensors", "no such file"),
+    ],
+    ids=["unknown-operator", "nan-measurement", "wrong-shape", "bad-config", "png-renamed", "empty", "foreign-safetensors", "missing"],
+)
+def test_bad_measurement_file(make, expected: str, tmp_path: Path, capsys) -> None:
+    path = make(tmp_path)
+    output = tmp_path / "out"
+    output.mkdir()
+    run_and_check(["restore", "--input", str(path), "--output", str(output / "x.png")], output, capsys, expected)
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [(["--ratio", "0.5"], "operator flags do not apply"), (["--noise-sigma", "0.1"], "operator flags do not apply"),
+     (["--channel", "rgb"], "--channel does not apply")],
+)
+def test_operator_flags_with_a_measurement_file(flags: list[str], expected: str, tmp_path: Path, capsys) -> None:
+    path = measurement_file(tmp_path / "m.safetensors", {"operator": "denoising"})
+    run_and_check(["restore", "--input", str(path), *flags, "--output", str(tmp_path / "x.png")], tmp_path, capsys, expected)
+
+
+@pytest.mark.parametrize(
+    "output_name, expected",
+    [("missing_dir/x.png", "does not exist"), ("x.gif", "unsupported suffix"), ("y.npy", ".safetensors")],
+)
+def test_bad_output_paths(output_name: str, expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    command = "measure" if output_name.endswith(".npy") else "restore"
+    arguments = [command, "--block-size", "16", "--output", str(output / output_name)]
+    arguments += ["--input", str(good_image)] if command == "measure" else ["--image", str(good_image), "--method", "pinv"]
+    run_and_check(arguments, output, capsys, expected)
+
+
+def test_a_bad_second_output_stops_before_the_first_is_written(good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--method", "pinv",
+                 "--output", str(output / "x.png"), "--grid", str(output / "nowhere" / "grid.png")]
+    run_and_check(arguments, output, capsys, "does not exist")
+    arguments = ["eval", "--data", str(tmp_path), "--block-size", "16", "--method", "pinv", "--quiet",
+                 "--json", str(output / "r.json"), "--csv", str(output / "r.txt")]
+    run_and_check(arguments, output, capsys, "unsupported suffix")
+
+
+def test_eval_on_a_folder_without_images_or_bad_limit(tmp_path: Path, good_image: Path, capsys) -> None:
+    empty_folder = tmp_path / "nothing"
+    empty_folder.mkdir()
+    run_and_check(["eval", "--data", str(empty_folder), "--method", "pinv", "--quiet"], tmp_path, capsys, "no image files")
+    run_and_check(["eval", "--data", str(tmp_path), "--limit", "0", "--method", "pinv", "--quiet"], tmp_path, capsys, "--limit")
+    run_and_check(["eval", "--data", str(tmp_path / "nowhere"), "--method", "pinv"], tmp_path, capsys, "not a directory")
+
+
+def test_missing_subcommand_and_required_flag(capsys, tmp_path: Path) -> None:
+    run_and_check([], tmp_path, capsys, "required")
+    run_and_check(["measure", "--input", "x.png"], tmp_path, capsys, "--output")

@@ -1,0 +1,149 @@
+"""The reverse-anything command line on good input: measure, restore, eval, demo."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+
+from reverse_anything import __version__
+from reverse_anything.cli import main
+
+FAST_CS = ["--operator", "cs", "--ratio", "0.3", "--block-size", "16"]
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_measure_then_restore_equals_restoring_the_image(colour_image: Path, tmp_path: Path, capsys) -> None:
+    flags = [*FAST_CS, "--noise-sigma", "0.01", "--noise-seed", "5"]
+    measurement = tmp_path / "y.safetensors"
+    assert main(["measure", "--input", str(colour_image), "--output", str(measurement), *flags]) == 0
+    with safe_open(measurement, framework="pt") as handle:
+        metadata = handle.metadata()
+        y = handle.get_tensor("y")
+    assert json.loads(metadata["operator"])["operator"] == "cs"
+    assert json.loads(metadata["operator"])["ratio"] == 0.3
+    assert json.loads(metadata["image_shape"]) == [1, 64, 64]
+    assert metadata["channel"] == "y" and metadata["source"] == "astronaut.png"
+    assert metadata["version"] == __version__
+    assert y.shape == (1, 1, 16, 77)  # 16 blocks of 16x16, ceil(0.3 * 256) rows
+
+    from_file, from_image = tmp_path / "from_file.png", tmp_path / "from_image.png"
+    assert main(["restore", "--input", str(measurement), "--method", "tv", "--output", str(from_file)]) == 0
+    assert main(["restore", "--image", str(colour_image), *flags, "--method", "tv", "--output", str(from_image)]) == 0
+    assert np.array_equal(pixels(from_file), pixels(from_image))
+    assert pixels(from_file).shape == (64, 64)  # Y channel -> grey PNG
+    printed = capsys.readouterr().out.splitlines()
+    assert "PSNR" not in printed[1] and "PSNR" in printed[2] and "SSIM" in printed[2]  # truth known only for --image
+
+
+def test_restore_rgb_with_grid(colour_image: Path, tmp_path: Path) -> None:
+    output, grid = tmp_path / "out.png", tmp_path / "grid.png"
+    arguments = ["restore", "--image", str(colour_image), "--channel", "rgb", "--operator", "inpainting",
+                 "--keep-ratio", "0.5", "--method", "tv", "--tv-iterations", "50", "--output", str(output), "--grid", str(grid)]
+    assert main(arguments) == 0
+    assert pixels(output).shape == (64, 64, 3)
+    height, width, _ = pixels(grid).shape
+    assert width > 3 * 64 and height > 64  # A†y | result | truth, with labels above
+
+
+@pytest.mark.parametrize(
+    "flags, shape",
+    [
+        (["--operator", "cs", "--ratio", "0.1", "--block-size", "8", "--no-scramble"], (1, 1, 64, 7)),
+        (["--operator", "inpainting", "--box", "8,8,16,16"], (1, 1, 64, 64)),
+        (["--operator", "denoising", "--noise-sigma", "0.1"], (1, 1, 64, 64)),
+        (["--operator", "blur", "--kernel", "uniform", "--kernel-size", "5"], (1, 1, 64, 64)),
+        (["--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic"], (1, 1, 16, 16)),
+        (["--operator", "mri", "--acceleration", "4", "--mri-mask", "equispaced"], None),
+        (["--operator", "ct", "--angles", "10"], None),
+    ],
+    ids=["cs", "inpainting-box", "denoising", "blur", "sr", "mri", "ct"],
+)
+def test_every_operator_round_trips_through_a_file(colour_image: Path, tmp_path: Path, flags, shape) -> None:
+    measurement, output = tmp_path / "y.safetensors", tmp_path / "x.png"
+    assert main(["measure", "--input", str(colour_image), "--output", str(measurement), *flags]) == 0
+    with safe_open(measurement, framework="pt") as handle:
+        if shape is not None:
+            assert tuple(handle.get_tensor("y").shape) == shape
+    assert main(["restore", "--input", str(measurement), "--method", "pinv", "--output", str(output)]) == 0
+    assert pixels(output).shape == (64, 64)
+
+
+def test_user_mask_and_matrix_files(colour_image: Path, tmp_path: Path) -> None:
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[::2] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    output = tmp_path / "x.png"
+    assert main(["restore", "--image", str(colour_image), "--operator", "inpainting", "--mask", str(tmp_path / "mask.png"),
+                 "--method", "pinv", "--output", str(output)]) == 0
+    restored = pixels(output)
+    assert (restored[1::2] == 0).all() and restored[::2].any()  # A†y keeps the observed rows only
+
+    small = tmp_path / "small.png"
+    Image.open(colour_image).crop((0, 0, 8, 8)).save(small)
+    np.save(tmp_path / "m.npy", np.eye(64)[::2])
+    assert main(["restore", "--image", str(small), "--operator", "matrix", "--matrix", str(tmp_path / "m.npy"),
+                 "--method", "pinv", "--output", str(output)]) == 0
+    assert pixels(output).shape == (8, 8)
+
+
+def test_eval_writes_table_json_and_csv(image_folder: Path, tmp_path: Path, capsys) -> None:
+    json_path, csv_path = tmp_path / "r.json", tmp_path / "r.csv"
+    arguments = ["eval", "--data", str(image_folder), *FAST_CS, "--method", "tv", "--tv-iterations", "30",
+                 "--channel", "y", "--limit", "2", "--json", str(json_path), "--csv", str(csv_path), "--quiet"]
+    assert main(arguments) == 0
+    document = json.loads(json_path.read_text())
+    assert {"psnr", "ssim", "n_images", "seconds_per_image", "channel", "method", "operator", "images"} <= set(document)
+    assert document["n_images"] == 2 and document["method"] == "tv" and document["channel"] == "y"
+    assert document["operator"]["ratio"] == 0.3 and document["operator"]["perm_seed"] == 0
+    assert document["psnr"] == pytest.approx(np.mean([row["psnr"] for row in document["images"]]))
+    with open(csv_path, newline="") as handle:
+        assert [row["name"] for row in csv.DictReader(handle)] == ["a.png", "b.png"]
+    table = capsys.readouterr().out
+    assert "a.png" in table and "b.png" in table and "c.png" not in table and "mean" in table
+
+
+def test_eval_gives_each_cs_image_its_own_permutation(image_folder: Path, tmp_path: Path) -> None:
+    """perm_seed = seed + index: image 1's score does not depend on the run's other images."""
+    paths = [tmp_path / "all.json", tmp_path / "one.json"]
+    for path, limit in zip(paths, ["3", "2"]):
+        main(["eval", "--data", str(image_folder), *FAST_CS, "--seed", "7", "--method", "pinv", "--limit", limit,
+              "--json", str(path), "--quiet"])
+    full, partial = (json.loads(path.read_text()) for path in paths)
+    assert full["operator"]["perm_seed"] == 7 and full["operator"]["seed"] == 7
+    assert full["images"][1]["psnr"] == partial["images"][1]["psnr"]
+
+
+def test_eval_sr_crops_to_the_factor(image_folder: Path, tmp_path: Path) -> None:
+    path = tmp_path / "sr.json"
+    arguments = ["eval", "--data", str(image_folder), "--operator", "sr", "--factor", "5", "--method", "pinv",
+                 "--channel", "rgb", "--json", str(path), "--quiet"]
+    assert main(arguments) == 0
+    document = json.loads(path.read_text())
+    assert document["crop_multiple"] == 5 and document["operator"]["image_size"] == [45, 60]
+
+
+def test_demo_on_the_shipped_images(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--operator", "inpainting", "--methods", "pinv", "tv", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in results] == ["pinv", "tv"] and results[0]["n_images"] == 3
+    assert results[1]["psnr"] > results[0]["psnr"] + 5
+    grid = pixels(out / "grid.png")
+    assert grid.shape[0] > 3 * 200 and grid.shape[1] > 3 * 256  # 3 images x (pinv | tv | truth)
+    printed = capsys.readouterr().out
+    assert "pinv" in printed and "tv" in printed and "grid.png" in printed
+
+
+def test_help_and_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["eval", "--help"]) == 0
+    assert "--operator" in capsys.readouterr().out
