@@ -21,7 +21,6 @@ machine and thread count).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
@@ -45,6 +44,7 @@ from .data import RandomPatchSampler, list_image_files, read_image
 from .diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from .metrics import psnr
 from .models.checkpoint import load_unique_state_dict, save_ddpm, save_idm, unique_state_dict
+from .models.config import JsonConfig
 from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
@@ -57,7 +57,7 @@ DEFAULT_TRAIN_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "da
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """Training run settings; every field is also a ``reverse-anything train`` flag.
 
     ``method`` picks the model trained; ``ratios``, ``noise_sigma`` and ``cs_seed`` concern
@@ -85,20 +85,6 @@ class TrainConfig:
     checkpoint_every: int = 100
     time_limit_minutes: float | None = None
     model: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        values = dict(data)
-        if "ratios" in values:
-            values["ratios"] = tuple(float(r) for r in values["ratios"])
-        return cls(**values)
 
     def validate(self) -> None:
         if self.method not in TRAINING_METHODS:

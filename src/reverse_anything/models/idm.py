@@ -16,7 +16,6 @@ noise estimator, hence training memory is flat in T and in depth.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from ..diffusion.schedules import build_schedule
 from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0
 from ..reversible import LeapfrogCoupling, ReversibleSequence
+from .config import JsonConfig
 from .noise_estimator import NoiseEstimator
 
 __all__ = ["IDMConfig", "IDM", "DiffusionStep", "IncompatibleMeasurementError"]
@@ -35,7 +35,7 @@ class IncompatibleMeasurementError(ValueError):
 
 
 @dataclass
-class IDMConfig:
+class IDMConfig(JsonConfig):
     """Everything needed to rebuild an IDM (stored as JSON beside the weights)."""
 
     steps: int = 3
@@ -51,21 +51,6 @@ class IDMConfig:
     ratio_range: tuple[float, float] | None = (0.1, 0.5)
     block_size: int | None = 32
     extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "IDMConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown IDM config keys: {sorted(unknown)}")
-        values = dict(data)
-        for key in ("channels", "depth", "ratio_range"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 def measurement_ratio(y: Tensor, x_init: Tensor) -> Tensor:
