@@ -1,0 +1,54 @@
+"""Learned methods through the command line: the shipped model works, wrong pairings fail cleanly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reverse_anything.cli import main
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_shipped_model_restores_an_image(colour_image: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--operator", "cs", "--ratio", "0.3",
+                            "--method", "idm", "--model", "cs-0.3", "--output", str(out)], capsys)
+    assert code == 0 and out.is_file()
+    assert "PSNR" in stdout
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs-0.3"], "trained for operator 'cs'"),
+        (["--operator", "cs", "--ratio", "0.8", "--model", "cs-0.5"], "serves CS ratios 0.1..0.5"),
+        (["--operator", "cs", "--ratio", "0.3", "--model", "no-such-model"], "no model 'no-such-model'"),
+    ],
+)
+def test_wrong_model_for_the_measurement(flags, expected, colour_image: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code, _, err = _run(["restore", "--image", str(colour_image), "--method", "idm", *flags, "--output", str(out)], capsys)
+    assert code == 2
+    assert expected in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_corrupt_model_file(colour_image: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "m.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "m.json").write_text('{"format": "reverse-anything-idm", "config": {}}')
+    out = tmp_path / "out.png"
+    code, _, err = _run(["restore", "--image", str(colour_image), "--operator", "cs", "--ratio", "0.3",
+                         "--method", "idm", "--model", str(tmp_path / "m.safetensors"), "--output", str(out)], capsys)
+    assert code == 2 and "cannot read weights" in err and not out.exists()
+
+
+@pytest.mark.parametrize("flags", [["--ratios", "0"], ["--patch-size", "40"], ["--noise-sigma", "-1"], ["--data", "/nonexistent/folder"]])
+def test_impossible_training_settings(flags, tmp_path: Path, capsys) -> None:
+    code, _, err = _run(["train", "--out", str(tmp_path / "run"), "--iterations", "1", *flags], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "model.safetensors").exists()
