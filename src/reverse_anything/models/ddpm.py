@@ -2,7 +2,7 @@
 
 It is the IDM noise estimator's plain twin, so the comparison with IDM is about the method,
 not the network: the same pixel-unshuffle U-Net layout, the same FiLM-conditioned
-:class:`~.blocks.ConvBlock` bodies and :class:`~.noise_estimator.Resample` layers, the same
+:class:`~.blocks.ConvBlock` bodies and :class:`~.unet.PixelUNet` skeleton, the same
 default widths.  What it leaves out: reversibility (plain residual blocks, ordinary autograd)
 and the measurement injectors (a DDPM prior never sees an operator; the solvers bring the
 measurement in by data consistency).
@@ -21,13 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..diffusion.ddpm_schedules import BETA_SCHEDULES, alphas_cumprod, beta_schedule
-from .blocks import ConvBlock, NoiseLevelEmbedding, crop_to, pad_to_multiple
+from .blocks import ConvBlock
 from .config import JsonConfig
-from .noise_estimator import Resample
+from .unet import PixelUNet
 
 __all__ = ["DDPMConfig", "DDPMNet", "to_model_range", "from_model_range"]
 
@@ -77,31 +76,16 @@ class ResidualStage(nn.Module):
         return h
 
 
-class DDPMNet(nn.Module):
+class DDPMNet(PixelUNet):
     """``eps(x_t, alpha_bar_t)`` for grey images ``(N, 1, H, W)`` in ``[-1, 1]``, any size (padded).
 
     :attr:`alphas_cumprod` is the training schedule the samplers walk.
     """
 
     def __init__(self, config: DDPMConfig | None = None) -> None:
-        super().__init__()
-        self.config = config = config or DDPMConfig()
-        channels, depth = config.channels, config.depth
-        self.levels = len(channels)
-        self.embedding = NoiseLevelEmbedding(config.embed_dim)
-        self.conv_in = nn.Conv2d(4, channels[0], 3, padding=1)
-        self.down_stages = nn.ModuleList(ResidualStage(channels[i], depth[i], config.embed_dim) for i in range(self.levels))
-        self.up_stages = nn.ModuleList(ResidualStage(channels[i], depth[i], config.embed_dim) for i in range(self.levels - 1))
-        self.downsample = nn.ModuleList(Resample(channels[i], channels[i + 1], down=True) for i in range(self.levels - 1))
-        self.upsample = nn.ModuleList(Resample(channels[i + 1], channels[i], down=False) for i in range(self.levels - 1))
-        self.conv_out = nn.Conv2d(channels[0], 4, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
-
-    @property
-    def multiple(self) -> int:
-        """Image sides are padded to this multiple internally."""
-        return 2**self.levels
+        config = config or DDPMConfig()
+        super().__init__(config.channels, config.embed_dim, lambda i: ResidualStage(config.channels[i], config.depth[i], config.embed_dim))
+        self.config = config
 
     @property
     def alphas_cumprod(self) -> Tensor:
@@ -114,17 +98,7 @@ class DDPMNet(nn.Module):
             raise ValueError(f"DDPM priors are grey: expected (N, 1, H, W), got {tuple(x.shape)}")
         alpha_bar = torch.as_tensor(alpha_bar, device=x.device, dtype=x.dtype).expand(x.shape[0])
         embedding = self.embedding(alpha_bar, torch.ones_like(alpha_bar))
-        size = x.shape[-2:]
-        h = self.conv_in(F.pixel_unshuffle(pad_to_multiple(x, self.multiple), 2))
-        skips = []
-        for i in range(self.levels):
-            if i:
-                h = self.downsample[i - 1](h)
-            h = self.down_stages[i](h, embedding)
-            skips.append(h)
-        for i in reversed(range(self.levels - 1)):
-            h = self.up_stages[i](self.upsample[i](h) + skips[i], embedding)
-        return crop_to(F.pixel_shuffle(self.conv_out(h), 2), size)
+        return self.run(x, embedding)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -19,11 +19,11 @@ everything else runs at H/2 or below, which is what makes CPU training viable.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..reversible import AdditiveCoupling, ReversibleSequence
-from .blocks import ConvBlock, Injector, NoiseLevelEmbedding, crop_to, pad_to_multiple
+from .blocks import ConvBlock, Injector
+from .unet import PixelUNet
 
 __all__ = ["NoiseEstimator"]
 
@@ -43,21 +43,7 @@ class ReversibleStage(nn.Module):
         return self.sequence(h, embedding, x_init, physics, step)
 
 
-class Resample(nn.Module):
-    """Halve (``down``) or double the resolution with pixel (un)shuffle and a 1x1 convolution."""
-
-    def __init__(self, in_channels: int, out_channels: int, down: bool) -> None:
-        super().__init__()
-        self.down = down
-        self.proj = nn.Conv2d(in_channels * 4 if down else in_channels, out_channels * (1 if down else 4), 1)
-
-    def forward(self, h: Tensor) -> Tensor:
-        if self.down:
-            return self.proj(F.pixel_unshuffle(h, 2))
-        return F.pixel_shuffle(self.proj(h), 2)
-
-
-class NoiseEstimator(nn.Module):
+class NoiseEstimator(PixelUNet):
     """epsilon(x_t; alpha_bar_t, ratio, A, A†y): one network shared by all sampling steps."""
 
     def __init__(
@@ -68,39 +54,16 @@ class NoiseEstimator(nn.Module):
         embed_dim: int = 64,
         memory_saving: bool = True,
     ) -> None:
-        super().__init__()
         if len(channels) != len(depth) or not channels:
             raise ValueError("channels and depth must be non-empty and of equal length")
         if any(c % 2 for c in channels):
             raise ValueError(f"every channel count must be even (couplings split it in two), got {channels}")
-        self.embedding = NoiseLevelEmbedding(embed_dim)
-        self.levels = len(channels)
-        self.conv_in = nn.Conv2d(4, channels[0], 3, padding=1)
-        scales = [2 ** (i + 1) for i in range(self.levels)]
-        stage = lambda i: ReversibleStage(channels[i], depth[i], scales[i], steps, embed_dim, memory_saving)  # noqa: E731
-        self.down_stages = nn.ModuleList(stage(i) for i in range(self.levels))
-        self.up_stages = nn.ModuleList(stage(i) for i in range(self.levels - 1))
-        self.downsample = nn.ModuleList(Resample(channels[i], channels[i + 1], down=True) for i in range(self.levels - 1))
-        self.upsample = nn.ModuleList(Resample(channels[i + 1], channels[i], down=False) for i in range(self.levels - 1))
-        self.conv_out = nn.Conv2d(channels[0], 4, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
-
-    @property
-    def multiple(self) -> int:
-        """Image sides are padded to this multiple internally."""
-        return 2**self.levels
+        scales = [2 ** (i + 1) for i in range(len(channels))]
+        super().__init__(
+            channels,
+            embed_dim,
+            lambda i: ReversibleStage(channels[i], depth[i], scales[i], steps, embed_dim, memory_saving),
+        )
 
     def forward(self, x: Tensor, embedding: Tensor, x_init: Tensor, physics, step: int) -> Tensor:
-        size = x.shape[-2:]
-        h = self.conv_in(F.pixel_unshuffle(pad_to_multiple(x, self.multiple), 2))
-        skips = []
-        for i in range(self.levels):
-            if i:
-                h = self.downsample[i - 1](h)
-            h = self.down_stages[i](h, embedding, x_init, physics, step)
-            skips.append(h)
-        for i in reversed(range(self.levels - 1)):
-            h = self.upsample[i](h) + skips[i]
-            h = self.up_stages[i](h, embedding, x_init, physics, step)
-        return crop_to(F.pixel_shuffle(self.conv_out(h), 2), size)
+        return self.run(x, embedding, x_init, physics, step)
