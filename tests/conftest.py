@@ -11,10 +11,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
+def _one_thread():
     """One thread: tests use tiny tensors, and OpenMP threads only contend on a busy 2-core machine."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
