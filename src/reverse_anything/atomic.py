@@ -27,9 +27,17 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = target.with_name(f".{target.stem}.{secrets.token_hex(6)}.tmp{target.suffix}")
     try:
         yield temporary
+        os.chmod(temporary, _default_file_mode())  # some writers (safetensors) create 0600 files
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give: 0666 minus the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
