@@ -64,7 +64,7 @@ def test_two_process_ddp_matches_single_process_full_batch(tmp_path: Path) -> No
     _loss(model, x, weights).backward()
     expected = {name: param.grad for name, param in model.named_parameters()}
     for rank in range(WORLD_SIZE):
-        got = torch.load(tmp_path / f"grads_rank{rank}.pt")
+        got = torch.load(tmp_path / f"grads_rank{rank}.pt", weights_only=True)
         assert got.keys() == expected.keys()
         for name, grad in expected.items():
             assert got[name] is not None, f"rank {rank}: {name} got no gradient"
