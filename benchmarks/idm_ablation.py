@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from reverse_anything.evaluate import evaluate_folder
 from reverse_anything.models.checkpoint import load_idm
 from reverse_anything.models.idm import IDM, IDMConfig
 from reverse_anything.physics import CompressedSensing
+from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers.learned import idm_restorer
 from reverse_anything.train import TrainConfig, train
 
@@ -111,7 +111,7 @@ def main() -> None:
         })
         print(json.dumps(rows[-1]["set11"]), name, flush=True)
     meta = {
-        "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
+        "hardware": describe_hardware(),
         "budget": f"{args.iterations} iterations, batch {base['batch_size']}, patch {base['patch_size']}, CS ratios {base['ratios']} drawn per iteration, data {base['data']}",
         "protocol": "Set11, Y channel, CS block 32 scrambled, perm_seed = image index, PSNR/SSIM as the published protocol",
         "command": f"python benchmarks/idm_ablation.py --iterations {args.iterations}",

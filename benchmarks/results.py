@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from reverse_anything.profiling import describe_hardware
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -75,16 +76,6 @@ def load(job: Job) -> dict | None:
     return json.loads(job.path.read_text()) if job.path.is_file() else None
 
 
-def hardware() -> str:
-    try:
-        model = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    import os
-
-    return f"{model}, {os.cpu_count()} cores, no GPU"
-
-
 def cell(result: dict | None) -> str:
     return "–" if result is None else f"{result['psnr']:.2f} / {result['ssim']:.4f}"
 
@@ -125,9 +116,15 @@ def model_note() -> str:
             f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min; command and log in `weights/TRAINING.md`.")
 
 
+def eval_threads() -> int | None:
+    """The torch thread count the recorded evaluations ran with (they all use the same)."""
+    counts = {json.loads(p.read_text()).get("torch_threads") for p in (REPO / "results").glob("*/*.json")} - {None}
+    return counts.pop() if len(counts) == 1 else None
+
+
 def build_tables() -> str:
     parts = [
-        f"Hardware: {hardware()}. Protocol (as published by Chen et al.): Y channel (OpenCV full-range BT.601) of the "
+        f"Hardware: {describe_hardware(threads=eval_threads())}, no GPU. Protocol (as published by Chen et al.): Y channel (OpenCV full-range BT.601) of the "
         "8-bit image, CS with 32×32 blocks, scrambled, one permutation per image (`perm_seed` = image index), "
         "no border shaving; output clamped to [0, 1] and compared as float with the uint8 truth, MAX = 255; "
         "SSIM = scikit-image defaults on Y. Each cell is PSNR (dB) / SSIM; every number comes from the command "

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from reverse_anything.profiling import LiveTensorPeak, peak_bytes, saved_bytes, timed
+from reverse_anything.profiling import LiveTensorPeak, describe_hardware, peak_bytes, saved_bytes, timed
 from reverse_anything.reversible import AdditiveCoupling, LeapfrogCoupling, ReversibleSequence
 
 METHODS = ("plain", "checkpoint", "reversible")
@@ -195,9 +194,9 @@ def _percent(value: float | None, signed: bool = False) -> str:
 
 
 def markdown(rows: list[Row], summary: dict[str, object], meta: dict[str, object]) -> str:
-    peak_name = "RSS peak" if str(meta["device"]).startswith("cpu") else "CUDA peak"
+    peak_name = "CUDA peak" if meta["device_type"] == "cuda" else "RSS peak"
     lines = [
-        f"Device: {meta['device']}, torch {meta['torch']}, threads {meta['threads']}; batch {meta['batch']}, "
+        f"Device: {meta['device']}; batch {meta['batch']}, "
         f"{meta['channels']} channels, {meta['image']}x{meta['image']}; inner depth {meta['inner_depth']} "
         f"per step; median of {meta['reps']} steps; total run {meta['run_seconds']:.0f} s.",
         "",
@@ -273,10 +272,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += measure("depth", depth, build_depth_chain(depth, work).to(device), work, device)
     for steps in args.steps:
         rows += measure("steps", steps, build_step_chain(steps, work).to(device), work, device)
-    cpu_name = f"cpu ({platform.processor() or platform.machine()})"
     meta = {
         **asdict(work),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name,
+        "device": describe_hardware(device),
+        "device_type": device.type,
         "torch": torch.__version__,
         "threads": args.threads,
         "quick": args.quick,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from .figures import labelled_grid
 from .metrics import fid_from_features, load_fid_inception
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
-from .profiling import peak_bytes, saved_bytes, timed
+from .profiling import describe_hardware, peak_bytes, saved_bytes, timed
 
 __all__ = [
     "METHODS",
@@ -194,19 +193,6 @@ def measure_training_memory(
 # ----------------------------------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------------------------------
-def hardware_description(device: torch.device) -> str:
-    """CPU model (or CUDA device), torch version and thread count, for the tables' caption."""
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = platform.processor() or platform.machine()
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.is_file():
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-            where = f"{names[0]} ({len(names)} logical CPUs)" if names else where
-    return f"{where}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
-
-
 def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / MIB:.2f}"
 
@@ -374,7 +360,7 @@ def run_bench(
     elif progress:
         print(plot_note)
     context = {
-        "command": command, "hardware": hardware_description(torch_device), "ratio": ratio, "idm_config": idm_config,
+        "command": command, "hardware": describe_hardware(torch_device), "ratio": ratio, "idm_config": idm_config,
         "memory_batch": memory_batch, "memory_patch": memory_patch, "memory_reps": memory_reps, "plot_note": plot_note,
     }
     markdown = _markdown(results, fid, steps, memory, context)

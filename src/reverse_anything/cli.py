@@ -25,6 +25,7 @@ from torch import Tensor
 
 from . import __version__
 from .atomic import atomic_output, atomic_write_text
+from .bench import add_bench_arguments, bench_from_args
 from .data import IMAGE_SUFFIXES, example_images, quantize, read_image, write_image
 from .evaluate import EvalResult, OperatorFactory, evaluate_folder
 from .figures import labelled_grid
@@ -41,7 +42,6 @@ from .physics import (
     SuperResolution,
     build_operator,
 )
-from .bench import add_bench_arguments, bench_from_args
 from .solvers import Restorer, available_methods, get_restorer
 from .train import add_train_arguments, train_from_args
 

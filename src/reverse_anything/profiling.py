@@ -10,6 +10,7 @@
   reset through ``/proc/self/clear_refs``), with glibc told to unmap freed tensors at once so
   RSS follows live memory. ``None`` where it cannot be measured (not Linux, no permission).
 * :func:`timed`: wall time of a call, synchronising CUDA around it.
+* :func:`describe_hardware`: the one-line machine description every table and model card carries.
 
 Used by ``reverse-anything bench`` and ``benchmarks/reversible_memory.py``.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,3 +147,20 @@ def timed(step: Callable[[], object], device: torch.device) -> float:
     step()
     synchronize(device)
     return time.perf_counter() - start
+
+
+def describe_hardware(device: torch.device | str = "cpu", threads: int | None = None) -> str:
+    """CPU model (or CUDA device), torch version and thread count, for tables and model cards.
+
+    ``threads``: the thread count of the runs being described, when not this process's own.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = platform.processor() or platform.machine()
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.is_file():
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+            where = f"{names[0]} ({len(names)} logical CPUs)" if names else where
+    return f"{where}; torch {torch.__version__}, {threads or torch.get_num_threads()} thread(s)"

@@ -24,7 +24,6 @@ import csv
 import json
 import math
 import os
-import platform
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -48,6 +47,7 @@ from .models.config import JsonConfig
 from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
+from .profiling import describe_hardware
 
 __all__ = ["TrainConfig", "train", "load_train_config", "run_training", "TrainingTask", "IDMTask", "DDPMTask", "TRAINING_METHODS"]
 
@@ -356,18 +356,6 @@ def make_task(config: TrainConfig) -> TrainingTask:
     """The task for ``config.method``."""
     config.validate()
     return TASKS[config.method](config)
-
-
-def describe_hardware(device: torch.device) -> str:
-    """One line naming the processor (and GPU) a run used, for model cards and tables."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} GPU"
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {model}, {torch.get_num_threads()} torch thread(s)"
 
 
 def _logged_seconds(log_path: Path) -> float:
