@@ -20,13 +20,14 @@ machine and thread count).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -210,13 +211,24 @@ def validate(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs_see
     return scores
 
 
-def _distributed() -> tuple[int, int]:
+@contextlib.contextmanager
+def _distributed() -> Iterator[tuple[int, int]]:
+    """(rank, world size); under torchrun, a process group that this call opens and also closes.
+
+    Closing matters: a gloo group left open at interpreter exit, or destroyed while the
+    peer is still finishing, can abort the process ("terminate called without an active
+    exception"). A caller that opened the group itself keeps it.
+    """
+    opened = False
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and os.environ.get("RA_DEVICE", "cpu") == "cuda" else "gloo"
         dist.init_process_group(backend)
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        opened = True
+    try:
+        yield (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    finally:
+        if opened:
+            dist.destroy_process_group()
 
 
 class TrainingTask(ABC):
@@ -375,9 +387,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
 
 def run_training(task: TrainingTask, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """The shared loop: seeds, data, DDP, autocast, LR schedule, validation, CSV log, atomic checkpoints, export."""
+    task.config.validate()
+    with _distributed() as (rank, world):
+        return _training_loop(task, rank, world, resume, progress, stop_after)
+
+
+def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, progress: bool, stop_after: int | None) -> Path:
     config = task.config
-    config.validate()
-    rank, world = _distributed()
     device = torch.device(config.device if config.device != "cuda" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

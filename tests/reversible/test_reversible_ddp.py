@@ -51,6 +51,7 @@ def _ddp_worker(rank: int, init_file: str, out_dir: str) -> None:
         _loss(model, x[shard], weights[shard]).backward()
         grads = {name: param.grad for name, param in model.module.named_parameters()}
         torch.save(grads, Path(out_dir) / f"grads_rank{rank}.pt")
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 
