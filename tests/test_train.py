@@ -58,6 +58,18 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp
         assert torch.equal(a[name], b[name]), name
 
 
+def test_resume_after_a_crash_logs_every_iteration_once(image_folder, tmp_path):
+    """A crash between checkpoints leaves log rows the checkpoint does not hold; resume drops them."""
+    train(_config(image_folder, tmp_path, iterations=6, checkpoint_every=3), progress=False, stop_after=3)
+    log = tmp_path / "log.csv"
+    with open(log, "a", newline="") as handle:  # what a run killed at iteration 5 would have logged
+        handle.write("4,0.5,0.001,0.3,0.1,\r\n5,0.5,0.001,0.3,0.1,\r\n")
+    train(_config(image_folder, tmp_path, iterations=6, checkpoint_every=3), resume=True, progress=False)
+    iterations = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
+    assert iterations == [1, 2, 3, 4, 5, 6]
+    assert all(float(line.split(",")[1]) != 0.5 for line in log.read_text().splitlines()[1:])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -39,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .atomic import atomic_output
+from .atomic import atomic_output, atomic_write_text
 from .data import RandomPatchSampler, list_image_files, read_image
 from .diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from .metrics import psnr
@@ -376,6 +377,18 @@ def _logged_seconds(log_path: Path) -> float:
         return sum(float(row["seconds"]) for row in csv.DictReader(handle))
 
 
+def _trim_log(log_path: Path, iteration: int) -> None:
+    """Drop log rows past the checkpoint a run resumes from (an interruption can leave up to
+    ``checkpoint_every - 1`` of them), so every iteration is logged once and times add up."""
+    with open(log_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= iteration]
+    if len(kept) != len(rows):
+        text = io.StringIO()
+        csv.writer(text).writerows(kept)
+        atomic_write_text(log_path, text.getvalue())
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Run (or resume) training of ``config.method``; returns the path stem of the exported model ``OUT/model``.
 
@@ -420,6 +433,8 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     if rank == 0 and (not resume or not log_path.exists()):
         with open(log_path, "w", newline="") as handle:
             csv.writer(handle).writerow(fields)
+    elif rank == 0:
+        _trim_log(log_path, start)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations, disable=not progress or rank != 0, dynamic_ncols=True)
