@@ -40,6 +40,7 @@ from .physics import (
     LinearPhysics,
     MatrixOperator,
     SuperResolution,
+    Tiled,
     build_operator,
 )
 from .solvers import Restorer, available_methods, get_restorer
@@ -136,6 +137,11 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--center-fraction", type=float, help="mri: fully sampled centre fraction (default 0.08)")
     group.add_argument("--angles", type=int, help="ct: number of projection angles (default 60)")
     group.add_argument("--matrix", type=Path, metavar="PATH", help="matrix: .npy or .safetensors matrix (m, H*W)")
+    group.add_argument(
+        "--tile", type=_positive_int, metavar="N",
+        help="measure in NxN tiles, each with its own copy of the operator (edge tiles absorb the rest); "
+        "learned methods then restore a few tiles at a time, so large images need little memory",
+    )
 
 
 def _check_flags_apply(args: argparse.Namespace) -> None:
@@ -179,11 +185,22 @@ def _load_matrix(path: Path) -> Tensor | np.ndarray:
 def operator_for_image(
     args: argparse.Namespace, image_size: tuple[int, int], perm_seed: int | None = None
 ) -> LinearPhysics:
-    """The operator the flags describe, built for ``image_size``.
+    """The operator the flags describe, built for ``image_size`` (tiled with ``--tile``).
 
     ``perm_seed`` overrides CS's pixel-permutation seed (evaluation gives each image its own).
     """
     _check_flags_apply(args)
+    tile = getattr(args, "tile", None)
+    if tile is None:
+        return _whole_image_operator(args, image_size, perm_seed)
+    try:
+        inner = _whole_image_operator(args, (min(tile, image_size[0]), min(tile, image_size[1])), perm_seed)
+        return Tiled(inner, image_size, tile)
+    except ValueError as error:
+        raise ValueError(f"--tile {tile}: {error}") from None
+
+
+def _whole_image_operator(args: argparse.Namespace, image_size: tuple[int, int], perm_seed: int | None) -> LinearPhysics:
     sigma = args.noise_sigma
     name = args.operator
     if name == "cs":
@@ -415,7 +432,7 @@ def command_restore(args: argparse.Namespace) -> int:
 def _check_no_operator_flags(args: argparse.Namespace) -> None:
     """A measurement file carries its operator; conflicting flags would be silently ignored."""
     given = [dest for dest in FLAG_OPERATORS if getattr(args, dest) is not None]
-    if given or args.operator != "cs" or args.noise_sigma != 0.0 or args.noise_seed != 0:
+    if given or args.operator != "cs" or args.noise_sigma != 0.0 or args.noise_seed != 0 or args.tile is not None:
         raise UsageError("operator flags do not apply with --input: the measurement file records its operator")
     if args.channel is not None:
         raise UsageError("--channel does not apply with --input: the measurement file records its channel")

@@ -22,6 +22,30 @@ def test_shipped_model_restores_an_image(colour_image: Path, tmp_path: Path, cap
     assert "PSNR" in stdout
 
 
+def test_tiled_measurement_file_restores_tile_by_tile(colour_image: Path, tmp_path: Path, capsys) -> None:
+    measured, out = tmp_path / "y.safetensors", tmp_path / "out.png"
+    code, _, _ = _run(["measure", "--input", str(colour_image), "--ratio", "0.3", "--tile", "32", "--output", str(measured)], capsys)
+    assert code == 0
+    code, stdout, _ = _run(["restore", "--input", str(measured), "--method", "idm", "--model", "cs-0.3", "--output", str(out)], capsys)
+    assert code == 0 and out.is_file()
+    code, _, err = _run(["restore", "--input", str(measured), "--tile", "16", "--output", str(tmp_path / "b.png")], capsys)
+    assert code == 2 and "records its operator" in err
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--tile", "0"], "--tile"),
+        (["--tile", "8"], "--tile 8: block_size 32 is larger than the 8x8 image"),
+    ],
+)
+def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(out)], capsys)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "flags, expected",
     [

@@ -18,6 +18,7 @@ from reverse_anything.physics import (
     LinearPhysics,
     MatrixOperator,
     SuperResolution,
+    Tiled,
 )
 
 Size = tuple[int, int]
@@ -89,6 +90,10 @@ CASES = [
     Case("matrix-dense", lambda s: MatrixOperator(_dense_matrix(s), s)),
     Case("matrix-sparse", lambda s: MatrixOperator(_sparse_matrix(s), s), "iterative", 1e-4),
     Case("function", _diagonal_function_operator, "iterative", 1e-6),
+    # tiles of 8x8 (edge tiles down to 1 pixel wide on the odd shapes) and 16x12
+    Case("tiled-cs", lambda s: Tiled(CompressedSensing(0.3, (8, 8), block_size=8, seed=1), s, tile=8)),
+    Case("tiled-inpainting", lambda s: Tiled(Inpainting((16, 12), keep_ratio=0.5, seed=3), s, tile=(16, 12))),
+    Case("tiled-mri", lambda s: Tiled(MRI((16, 16), acceleration=2), s, tile=16), fits=lambda s: min(s) >= 16),
     Case(
         "composed",
         lambda s: Inpainting(s, keep_ratio=0.7) @ Blur(s, "gaussian", sigma=0.7),

@@ -303,7 +303,7 @@ def test_operator_norm_accepts_image_shapes_of_any_rank():
 
 @pytest.mark.parametrize(
     "module",
-    ["", ".base", ".compressed_sensing", ".inpainting", ".denoising", ".blur", ".super_resolution", ".mri", ".ct", ".matrix"],
+    ["", ".base", ".compressed_sensing", ".inpainting", ".denoising", ".blur", ".super_resolution", ".mri", ".ct", ".matrix", ".tiled"],
 )
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"reverse_anything.physics{module}"))

@@ -30,6 +30,7 @@ from .inpainting import Inpainting
 from .matrix import FunctionOperator, MatrixOperator
 from .mri import MRI
 from .super_resolution import SuperResolution
+from .tiled import Tiled
 
 __all__ = [
     "LinearPhysics",
@@ -43,6 +44,7 @@ __all__ = [
     "CT",
     "MatrixOperator",
     "FunctionOperator",
+    "Tiled",
     "build_operator",
     "operator_norm",
     "conjugate_gradient_least_squares",
