@@ -145,9 +145,11 @@ def build_tables() -> str:
         "memory, for T, and for the fact that memory saving leaves the result bit-identical; schedule differences are "
         "within noise. Seconds per iteration were measured while other jobs shared the machine and are noisy.",
         "reversible": "",
+        "tiled": "",
     }
     for key, title, path in (("ablation", "### IDM ablations (equal short budgets)", REPO / "results" / "ablation" / "ablation.md"),
-                             ("reversible", "### Reversible engine: memory and time per training step", REPO / "results" / "reversible_memory.md")):
+                             ("reversible", "### Reversible engine: memory and time per training step", REPO / "results" / "reversible_memory.md"),
+                             ("tiled", "### Large images: whole-image vs tiled measurement (`--tile`)", REPO / "results" / "tiled" / "tiled.md")):
         if path.is_file():
             parts += ["", title, "", path.read_text().strip()] + (["", notes[key]] if notes[key] else [])
     bench = REPO / "results" / "bench" / "bench.md"

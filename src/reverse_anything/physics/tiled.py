@@ -82,7 +82,8 @@ class Tiled(LinearPhysics):
         self.groups = nn.ModuleList(self._operator_for(size) for size in positions)
         self.positions = list(positions.values())
         self._sizes = list(positions)
-        self._measurement_sizes = [self._tile_measurement_numel(op, size) for op, size in zip(self.groups, self._sizes)]
+        self._tile_shapes = [self._tile_measurement_shape(op, size) for op, size in zip(self.groups, self._sizes)]
+        self._measurement_sizes = [int(torch.Size(shape).numel()) for shape in self._tile_shapes]
 
     def _operator_for(self, size: tuple[int, int]) -> LinearPhysics:
         config = dict(self.inner_config)
@@ -94,11 +95,11 @@ class Tiled(LinearPhysics):
             raise ValueError(f"cannot build the inner operator for a {size[0]}x{size[1]} tile: {error}") from None
 
     @staticmethod
-    def _tile_measurement_numel(op: LinearPhysics, size: tuple[int, int]) -> int:
+    def _tile_measurement_shape(op: LinearPhysics, size: tuple[int, int]) -> tuple[int, ...]:
         shape = op.measurement_shape
-        if shape is None:  # measurement follows the image (denoising, inpainting-like operators)
+        if shape is None:  # the operator does not declare it (it follows the image): ask it once
             shape = tuple(op.A(torch.zeros(1, 1, *size, dtype=torch.float64)).shape[2:])
-        return int(torch.Size(shape).numel())
+        return tuple(shape)
 
     # -- tiles <-> whole images and measurements ----------------------------------------------
     def extract_tiles(self, x: Tensor) -> list[Tensor]:
@@ -136,8 +137,8 @@ class Tiled(LinearPhysics):
         return out
 
     def group_measurement_shapes(self) -> list[tuple[int, ...]]:
-        """One tile's measurement shape, per group (the image size where the measurement follows it)."""
-        return [op.measurement_shape or size for op, size in zip(self.groups, self._sizes)]
+        """One tile's measurement shape, per group."""
+        return list(self._tile_shapes)
 
     # -- the operator -------------------------------------------------------------------------
     @property
