@@ -8,13 +8,15 @@ nothing special: ``Tiled`` is an ordinary :class:`LinearPhysics` with an exact a
 exact pseudo-inverse (both block-diagonal).
 
 Tiles are ``tile x tile`` pieces from the top-left; when the image is not a multiple of the
-tile, the last row and column of tiles are larger (up to ``2 * tile - 1``) and absorb the rest.  Tiles of one size share one operator, built from the
-inner operator's config with that ``image_size`` (so a CS tile operator has the same matrix and
-permutation seed in every tile of that size).  The measurement is ``(N, C, M)``: the tiles'
+tile, the last row and column of tiles are larger (up to ``2 * tile - 1``) and absorb the rest.
+Tiles of one size share one operator, built from the inner operator's config with that
+``image_size`` (so a CS tile operator has the same matrix and permutation seed in every tile of
+that size).  The measurement is ``(N, C, M)``: the tiles'
 measurements flattened and concatenated, group by group, tile by tile in row-major order.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,7 +85,6 @@ class Tiled(LinearPhysics):
         self.positions = list(positions.values())
         self._sizes = list(positions)
         self._tile_shapes = [self._tile_measurement_shape(op, size) for op, size in zip(self.groups, self._sizes)]
-        self._measurement_sizes = [int(torch.Size(shape).numel()) for shape in self._tile_shapes]
 
     def _operator_for(self, size: tuple[int, int]) -> LinearPhysics:
         config = dict(self.inner_config)
@@ -118,41 +119,35 @@ class Tiled(LinearPhysics):
                 image[..., top : top + h, left : left + w] = group[:, :, index]
         return image
 
+    def _group_sizes(self) -> list[int]:
+        """Numbers of measurement entries per group (all its tiles)."""
+        return [len(spots) * math.prod(shape) for spots, shape in zip(self.positions, self._tile_shapes)]
+
     def split_measurement(self, y: Tensor) -> list[Tensor]:
         """Per group, the tiles' measurements as ``(N, C, k, *tile measurement shape)``."""
         self.check_measurement(y)
-        pieces = y.split([len(spots) * size for spots, size in zip(self.positions, self._measurement_sizes)], dim=-1)
-        return [piece.unflatten(-1, (len(spots), -1)) for piece, spots in zip(pieces, self.positions)]
+        pieces = y.split(self._group_sizes(), dim=-1)
+        return [piece.unflatten(-1, (len(spots), *shape)) for piece, spots, shape in zip(pieces, self.positions, self._tile_shapes)]
 
-    def _per_tile(self, fn_name: str, groups: Sequence[Tensor], shapes: Sequence[tuple[int, ...] | None]) -> list[Tensor]:
+    def _per_tile(self, fn_name: str, groups: Sequence[Tensor]) -> list[Tensor]:
         """Apply ``op.<fn_name>`` of each group to its ``(N, C, k, ...)`` tiles (tiles folded into channels)."""
         out = []
-        for op, tiles, shape in zip(self.groups, groups, shapes):
-            n, c, k = tiles.shape[:3]
-            data = tiles.flatten(1, 2)
-            if shape is not None:
-                data = data.unflatten(-1, shape)
-            result = getattr(op, fn_name)(data)
-            out.append(result.unflatten(1, (c, k)))
+        for op, tiles in zip(self.groups, groups):
+            c, k = tiles.shape[1:3]
+            out.append(getattr(op, fn_name)(tiles.flatten(1, 2)).unflatten(1, (c, k)))
         return out
-
-    def group_measurement_shapes(self) -> list[tuple[int, ...]]:
-        """One tile's measurement shape, per group."""
-        return list(self._tile_shapes)
 
     # -- the operator -------------------------------------------------------------------------
     @property
     def measurement_shape(self) -> tuple[int]:
-        return (sum(len(spots) * size for spots, size in zip(self.positions, self._measurement_sizes)),)
+        return (sum(self._group_sizes()),)
 
     def A(self, x: Tensor) -> Tensor:
         self.check_image(x)
-        measured = self._per_tile("A", self.extract_tiles(x), [None] * len(self.groups))
-        return torch.cat([m.flatten(2) for m in measured], dim=-1)
+        return torch.cat([m.flatten(2) for m in self._per_tile("A", self.extract_tiles(x))], dim=-1)
 
     def _back(self, fn_name: str, y: Tensor) -> Tensor:
-        flat = [piece.flatten(3) for piece in self.split_measurement(y)]
-        return self.assemble(self._per_tile(fn_name, flat, self.group_measurement_shapes()))
+        return self.assemble(self._per_tile(fn_name, self.split_measurement(y)))
 
     def A_adjoint(self, y: Tensor) -> Tensor:
         return self._back("A_adjoint", y)

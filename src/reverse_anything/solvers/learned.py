@@ -31,12 +31,12 @@ def idm_restorer(model: str = "cs-0.5", device: str | None = None, progress: boo
         return x.reshape(n, c, *x.shape[2:])
 
     def run_tiles(op: Tiled, y: Tensor) -> Tensor:
-        groups = op.split_measurement(y)  # per tile size: (N, C, k, M)
-        bar = tqdm(total=sum(g.shape[0] * g.shape[1] * g.shape[2] for g in groups), unit="tile", disable=not progress)
+        groups = op.split_measurement(y)  # per tile size: (N, C, k, *tile measurement shape)
+        bar = tqdm(total=sum(g.shape[:3].numel() for g in groups), unit="tile", disable=not progress)
         restored = []
-        for inner, measured, shape in zip(op.groups, groups, op.group_measurement_shapes()):
+        for inner, measured in zip(op.groups, groups):
             n, c, k = measured.shape[:3]
-            tiles = measured.flatten(0, 2).unsqueeze(1).unflatten(-1, shape)
+            tiles = measured.flatten(0, 2).unsqueeze(1)
             pieces = []
             for chunk in tiles.split(tile_batch):
                 pieces.append(network(chunk, inner))
