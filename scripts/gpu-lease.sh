@@ -8,6 +8,13 @@
 # runs get an iteration count whose cosine LR schedule ends inside TRAIN_SECONDS; --time-limit
 # is only the hard stop. Everything lands in OUTDIR as three tars (run folders, logs, bench).
 # DEVICE=cpu and BENCH_ARGS="--ddpm-steps 10 ..." make a quick local dry run of the same script.
+#
+# The device machine sees only the repository, so pack the data into an ignored folder first and
+# name it in the device tool's `carry` (the repo and .gpu together must stay under 64 MiB):
+#   echo /.gpu/ >> .git/info/exclude
+#   python scripts/pack-train-for-device.py ../shared/data/train .gpu/train      # 33.5 MiB
+#   mkdir -p .gpu/bench && cp $(ls ../shared/data/cbsd68_idm/*.png | head -3) .gpu/bench/
+# What the lease of 2026-11-27 ran and measured: results/gpu-lease/README.md.
 set -u
 DATA=${1:-.gpu/train}
 OUTDIR=${2:-${OUT:-out}}
@@ -51,7 +58,7 @@ if [ "$DEVICE" = cuda ]; then
 fi
 wait
 stamp "training done: $(tail -c 300 $LOGS/train-idm-cs.txt | tr '\r' '\n' | tail -2)"
-timeout ${BENCH_TIMEOUT:-80} $RA bench --device "$DEVICE" --idm-model "$RUNS/idm-cs/model.safetensors" \
+timeout ${BENCH_TIMEOUT:-80} $RA bench --device "$DEVICE" --data "${BENCH_DATA:-.gpu/bench}" --idm-model "$RUNS/idm-cs/model.safetensors" \
   --ddpm-model "$RUNS/ddpm/model.safetensors" --out-dir "$RUNS/bench" --json "$RUNS/bench/bench.json" --quiet $BENCH_ARGS \
   > "$LOGS/bench.txt" 2>&1
 stamp "bench exit $?"
