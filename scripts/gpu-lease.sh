@@ -53,7 +53,7 @@ for m in idm-cs ddpm; do
   $cmd > "$LOGS/train-$m.txt" 2>&1 &
 done
 if [ "$DEVICE" = cuda ]; then
-  timeout 200 python3 -m pytest -q -p no:cacheprovider tests/physics/test_physics_cuda.py tests/reversible/test_reversible_cuda.py \
+  timeout 200 python3 -m pytest -q -p no:cacheprovider tests/physics/test_physics_precision.py tests/reversible/test_reversible_cuda.py \
     tests/metrics/test_metrics_psnr_ssim.py -k cuda > "$LOGS/cuda-tests.txt" 2>&1 &
 fi
 wait
