@@ -29,7 +29,7 @@ LOGS=$RUNS/logs; mkdir -p "$LOGS"
 began=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - began )) s] $*" | tee -a "$LOGS/lease.txt"; }
 { nvidia-smi || true; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } > "$LOGS/machine.txt" 2>&1
-stamp "probe: 40 iterations of each run, side by side"
+stamp "probe: ${PROBE_ITERS:-40} iterations of each run, side by side"
 for m in idm-cs ddpm; do
   $RA train --config configs/$m-gpu.json --data "$DATA" --device "$DEVICE" --out "$RUNS/probe-$m" \
     --iterations ${PROBE_ITERS:-40} --val-every 1000 --checkpoint-every 1000 > "$LOGS/probe-$m.txt" 2>&1 &

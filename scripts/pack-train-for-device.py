@@ -14,11 +14,10 @@ import shutil
 from pathlib import Path
 
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from reverse_anything.data.datasets import list_image_files
-from reverse_anything.data.io import read_image
+from reverse_anything.data.io import read_image, write_image
 
 KEEP_AS_IS = {".jpg", ".jpeg"}
 
@@ -35,7 +34,7 @@ def pack(source: Path, target: Path) -> int:
         y = read_image(path, mode="y")
         destination = (target / relative).with_suffix(".png")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((y[0] * 255).round().to(torch.uint8).numpy(), mode="L").save(destination, optimize=True)
+        write_image(destination, y)  # rounds y * 255 back to the uint8 Y it came from
         if not torch.equal(read_image(destination, mode="y"), y):
             raise RuntimeError(f"{destination}: packed Y channel differs from {path}")
     return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
