@@ -95,3 +95,58 @@ def test_two_process_gloo_ddp_trains(image_folder, tmp_path):
 def test_bad_training_settings_fail_early(override):
     with pytest.raises(ValueError):
         load_train_config(None, override)
+
+
+# --- fine-tuning with --init-from -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def base_model(image_folder, tmp_path_factory):
+    """A tiny trained IDM (ratios 0.1-0.5) to fine-tune from."""
+    return train(_config(image_folder, tmp_path_factory.mktemp("base"), iterations=3), progress=False)
+
+
+def test_init_from_starts_at_that_models_weights_and_takes_its_architecture(image_folder, base_model, tmp_path):
+    # A one-iteration run with a negligible learning rate must end where it started.
+    config = _config(image_folder, tmp_path, iterations=1, lr=1e-12, warmup=1, ratios=[0.5], model={}, init_from=str(base_model))
+    tuned = load_idm(train(config, progress=False))
+    assert tuned.config.channels == tuple(TINY_MODEL["channels"]) and tuned.config.steps == TINY_MODEL["steps"]
+    assert tuned.config.ratio_range == (0.5, 0.5)  # what the model serves comes from this run
+    start = _weights(base_model)
+    for name, value in _weights(tmp_path / "model").items():
+        torch.testing.assert_close(value, start[name], atol=1e-8, rtol=0)
+    assert tuned.training_info["init_from"] == {"model": str(base_model), "iterations": 3, "train_minutes": load_idm(base_model).training_info["train_minutes"]}
+
+
+def test_a_fresh_model_differs_from_the_init_weights(image_folder, base_model, tmp_path):
+    """Guards the test above: without --init-from the same run ends elsewhere."""
+    stem = train(_config(image_folder, tmp_path, iterations=1, lr=1e-12, warmup=1, ratios=[0.5]), progress=False)
+    start, fresh = _weights(base_model), _weights(stem)
+    assert any(not torch.allclose(fresh[name], start[name]) for name in start)
+
+
+def test_resume_of_a_fine_tune_continues_from_its_checkpoint(image_folder, base_model, tmp_path):
+    config = lambda: _config(image_folder, tmp_path, iterations=4, checkpoint_every=2, init_from=str(base_model))  # noqa: E731
+    whole = _weights(train(_config(image_folder, tmp_path / "whole", iterations=4, init_from=str(base_model)), progress=False))
+    train(config(), progress=False, stop_after=2)
+    resumed = _weights(train(config(), resume=True, progress=False))
+    for name in whole:
+        assert torch.equal(whole[name], resumed[name]), name
+
+
+def test_init_from_refuses_a_conflicting_architecture(image_folder, base_model, tmp_path):
+    config = _config(image_folder, tmp_path, model={**TINY_MODEL, "channels": [16, 32]}, init_from=str(base_model))
+    with pytest.raises(ValueError, match=r"--init-from .* channels = \[8, 32\], this run asks for \[16, 32\]"):
+        train(config, progress=False)
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_init_from_refuses_another_kind_of_model(image_folder, base_model, tmp_path):
+    config = _config(image_folder, tmp_path, method="ddpm", model={}, init_from=str(base_model))
+    with pytest.raises(ValueError, match="not a Reverse Anything DDPM prior model"):
+        train(config, progress=False)
+
+
+def test_init_from_a_missing_model_names_the_choices(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="no model 'nope'.*shipped name"):
+        train(_config(image_folder, tmp_path, init_from="nope"), progress=False)

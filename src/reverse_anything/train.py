@@ -44,7 +44,16 @@ from .atomic import atomic_output, atomic_write_text
 from .data import RandomPatchSampler, list_image_files, read_image
 from .diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from .metrics import psnr
-from .models.checkpoint import load_unique_state_dict, save_ddpm, save_idm, unique_state_dict
+from .models.checkpoint import (
+    DDPM_FORMAT,
+    MODEL_FORMAT,
+    ModelFileError,
+    load_unique_state_dict,
+    read_model_files,
+    save_ddpm,
+    save_idm,
+    unique_state_dict,
+)
 from .models.config import JsonConfig
 from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
 from .models.idm import IDM, IDMConfig
@@ -64,6 +73,8 @@ class TrainConfig(JsonConfig):
 
     ``method`` picks the model trained; ``ratios``, ``noise_sigma`` and ``cs_seed`` concern
     ``idm`` only, and ``model`` holds the chosen model's config keys (IDMConfig / DDPMConfig).
+    ``init_from`` (a shipped name or a model path) fine-tunes that model: a fresh run starts
+    from its weights, and its architecture fills every model key the run does not set.
     """
 
     method: str = "idm"
@@ -86,6 +97,7 @@ class TrainConfig(JsonConfig):
     val_size: int = 128
     checkpoint_every: int = 100
     time_limit_minutes: float | None = None
+    init_from: str | None = None
     model: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -241,9 +253,36 @@ class TrainingTask(ABC):
     """
 
     log_fields: tuple[str, ...] = ()
+    model_format: str = ""  # the model file format this task writes (and fine-tunes from)
+    model_kind: str = ""  # the model's name in messages
+    run_keys: frozenset[str] = frozenset()  # model keys the run sets itself, never taken from --init-from
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
+        self.init_training: dict = {}  # the training record of the --init-from model, if any
+        if config.init_from:
+            document, _ = read_model_files(config.init_from, self.model_format, self.model_kind)
+            self.init_training = document.get("training", {})
+            config.model = self._inherit_architecture(document["config"], config.model)
+
+    def _inherit_architecture(self, inherited: dict, requested: dict) -> dict:
+        """``requested`` model keys on top of the ``--init-from`` model's; a key set to another value is an error."""
+        plain = lambda value: json.loads(json.dumps(value))  # noqa: E731 - tuples and lists compare equal
+        for key, value in requested.items():
+            if key in inherited and key not in self.run_keys and plain(value) != plain(inherited[key]):
+                raise ValueError(
+                    f"--init-from {self.config.init_from}: that model has {key} = {plain(inherited[key])}, "
+                    f"this run asks for {plain(value)}; drop the setting to fine-tune it"
+                )
+        return {**{k: v for k, v in inherited.items() if k not in self.run_keys}, **requested}
+
+    def load_initial_weights(self, model: nn.Module) -> None:
+        """Start from the ``--init-from`` model's weights (a fresh run only: a checkpoint wins)."""
+        _, tensors = read_model_files(self.config.init_from, self.model_format, self.model_kind)
+        try:
+            load_unique_state_dict(model, tensors)
+        except ModelFileError as error:
+            raise ValueError(f"--init-from {self.config.init_from}: {error}") from None
 
     @abstractmethod
     def build_model(self) -> nn.Module:
@@ -273,6 +312,9 @@ class IDMTask(TrainingTask):
     """Algorithm 1: CS measurements of the patches, the T-step IDM run end to end, L1 loss."""
 
     log_fields = ("ratio",)
+    model_format = MODEL_FORMAT
+    model_kind = "IDM"
+    run_keys = frozenset({"memory_saving", "operator", "ratio_range", "block_size", "extra"})
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -315,6 +357,8 @@ class DDPMTask(TrainingTask):
     """
 
     validation_fractions = (0.1, 0.4, 0.7)  # of T: steps 100, 400, 700 of a 1000-step chain
+    model_format = DDPM_FORMAT
+    model_kind = "DDPM prior"
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -424,8 +468,11 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
         start, sampler_state, generator_state = CheckpointState.load(checkpoint_path, model, optimizer)
         sampler.load_state_dict(sampler_state)
         generator.set_state(generator_state)
-    elif resume and rank == 0:
-        print(f"no checkpoint at {checkpoint_path}; starting from scratch")
+    else:
+        if resume and rank == 0:
+            print(f"no checkpoint at {checkpoint_path}; starting from {config.init_from or 'scratch'}")
+        if config.init_from:
+            task.load_initial_weights(model)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     val_images = _validation_images(holdout, config.val_size) if rank == 0 else []
     log_path = out / "log.csv"
@@ -474,6 +521,8 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     if rank == 0:
         info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val,
                 "hardware": describe_hardware(device), "train_minutes": round(_logged_seconds(log_path) / 60, 1)}
+        if config.init_from:
+            info["init_from"] = {"model": config.init_from, **{k: task.init_training[k] for k in ("iterations", "train_minutes") if k in task.init_training}}
         task.export(model, stem, info)
     if dist.is_initialized():
         dist.barrier()
@@ -505,6 +554,7 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--channels", type=int, nargs="+")
     parser.add_argument("--depth", type=int, nargs="+")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    parser.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (shipped name or path); its architecture is the default")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
@@ -524,7 +574,7 @@ def train_from_args(args) -> Path:
     """Build the TrainConfig from parsed flags and run :func:`train`."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes"]
+    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes", "init_from"]
     overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
     base.model = {**base.model, **_model_overrides(args, base.method)}

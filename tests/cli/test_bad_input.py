@@ -261,3 +261,17 @@ def test_eval_on_a_folder_without_images_or_bad_limit(tmp_path: Path, good_image
 def test_missing_subcommand_and_required_flag(capsys, tmp_path: Path) -> None:
     run_and_check([], tmp_path, capsys, "required")
     run_and_check(["measure", "--input", "x.png"], tmp_path, capsys, "--output")
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--init-from", "nope"], "no model 'nope'"),
+        (["--method", "ddpm", "--init-from", "cs"], "not a Reverse Anything DDPM prior model"),
+        (["--init-from", "cs", "--channels", "8", "16"], "--init-from cs: that model has channels"),
+    ],
+)
+def test_impossible_fine_tune(flags: list[str], expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    run_and_check(["train", "--data", str(good_image.parent), "--out", str(output / "run"), *flags], output, capsys, expected)
