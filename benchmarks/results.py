@@ -105,15 +105,26 @@ def other_table() -> str:
 
 
 def model_note() -> str:
-    info_path = REPO / "src" / "reverse_anything" / "weights" / "idm-cs.json"
-    if not info_path.is_file():
+    """One line per shipped IDM file behind the ``cs-*`` names: what it serves and how it was trained."""
+    weights = REPO / "src" / "reverse_anything" / "weights"
+    registry = json.loads((weights / "models.json").read_text())["models"] if (weights / "models.json").is_file() else {}
+    names = {name: stem for name, stem in registry.items() if name in {f"cs-{r}" for r in RATIOS}}
+    if not names:
         return "No IDM model is shipped yet."
-    info = json.loads(info_path.read_text())["training"]
-    cfg = info.get("train_config", {})
-    return (f"Shipped IDM `idm-cs` (names `cs-0.1`, `cs-0.3`, `cs-0.5`: one model for every ratio in "
-            f"{cfg.get('ratios')}): {info.get('iterations')} iterations, batch {cfg.get('batch_size')}, "
-            f"{cfg.get('patch_size')}² Y patches of `{cfg.get('data')}` (CBSD432 + T91), "
-            f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min; command and log in `weights/TRAINING.md`.")
+    lines = []
+    for stem in dict.fromkeys(names.values()):
+        info = json.loads((weights / f"{stem}.json").read_text())["training"]
+        cfg = info.get("train_config", {})
+        served = ", ".join(f"`{name}`" for name, s in names.items() if s == stem)
+        ratios = cfg.get("ratios", [])
+        span = f"ratio {ratios[0]}" if len(ratios) == 1 else f"every ratio in {ratios}"
+        init = info.get("init_from")
+        origin = (f"fine-tuned from `{init['model']}` ({init.get('iterations')} iterations, {init.get('train_minutes')} min) by "
+                  if init else "")
+        lines.append(f"- `{stem}` ({served}; {span}): {origin}{info.get('iterations')} iterations, batch {cfg.get('batch_size')}, "
+                     f"{cfg.get('patch_size')}² Y patches of `{cfg.get('data')}` (CBSD432 + T91), "
+                     f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min; command and log in `weights/TRAINING.md`.")
+    return "Shipped IDM models:\n\n" + "\n".join(lines)
 
 
 def eval_threads() -> int | None:

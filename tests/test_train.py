@@ -1,6 +1,7 @@
 """Training (Algorithm 1): loss goes down, resume is exact, DDP runs, bad settings fail early."""
 import os
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,12 @@ def test_init_from_refuses_another_kind_of_model(image_folder, base_model, tmp_p
 def test_init_from_a_missing_model_names_the_choices(image_folder, tmp_path):
     with pytest.raises(ValueError, match="no model 'nope'.*shipped name"):
         train(_config(image_folder, tmp_path, init_from="nope"), progress=False)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")), ids=lambda p: p.name)
+def test_every_shipped_training_config_builds_its_model(path):
+    """The configs the README and model cards quote must stay loadable as the code changes."""
+    from reverse_anything.train import make_task
+
+    task = make_task(load_train_config(path, {}))
+    assert sum(p.numel() for p in task.build_model().parameters()) > 0
