@@ -56,6 +56,7 @@ def test_bench_writes_the_tables_the_pictures_and_the_json(setup, tmp_path, caps
     markdown = (tmp_path / "out" / "bench.md").read_text()
     assert "n/a (no --fid-weights given)" in markdown and "| idm | 2 |" in markdown and "| ddpm | 3 |" in markdown
     assert "| reduction |" in markdown and "Hardware:" in markdown
+    assert f"idm `{idm}` (2 iterations, " in markdown and f"ddpm / ddnm prior `{ddpm}` (2 iterations, " in markdown  # budgets stated
     grid = Image.open(tmp_path / "out" / "grid.png")
     assert grid.width > 6 * 96 and 64 < grid.height < 2 * 64 + 40  # one image: A†y, tv, ddpm, ddnm, idm, truth
     assert (tmp_path / "out" / "psnr_vs_time.png").stat().st_size > 0

@@ -193,6 +193,15 @@ def measure_training_memory(
 # ----------------------------------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------------------------------
+def describe_budget(name: str, training: dict) -> str:
+    """``name`` with the iterations and minutes it was trained for (and what it was fine-tuned from)."""
+    text = f"`{name}` ({training.get('iterations', '?')} iterations, {training.get('train_minutes', '?')} min"
+    init = training.get("init_from")
+    if init:
+        text += f", fine-tuned from `{init['model']}`: {init.get('iterations', '?')} iterations, {init.get('train_minutes', '?')} min"
+    return text + ")"
+
+
 def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / MIB:.2f}"
 
@@ -216,6 +225,8 @@ def _markdown(
         f"Command: `{context['command']}`" if context["command"] else "Command: (library call)",
         "",
         f"Hardware: {context['hardware']}.",
+        "",
+        f"Models (training budgets, so the comparison can be judged): {context['models']}.",
         "",
         f"**Quality** on `{first.data}` ({first.n_images} images, Y channel), scrambled block CS, ratio {context['ratio']:g}, "
         f"block {CS_BLOCK}, noiseless; seconds per image count the restorer only.",
@@ -359,7 +370,12 @@ def run_bench(
         files.append(out_dir / "psnr_vs_time.png")
     elif progress:
         print(plot_note)
+    models = [f"idm {describe_budget(idm_model, getattr(restorers['idm'].model, 'training_info', {}))}"]  # type: ignore[attr-defined]
+    if {"ddpm", "ddnm"} & set(restorers):
+        prior = restorers["ddpm" if "ddpm" in restorers else "ddnm"].model  # type: ignore[attr-defined]
+        models.append(f"ddpm / ddnm prior {describe_budget(ddpm_model, getattr(prior, 'training_info', {}))}")
     context = {
+        "models": "; ".join(models),
         "command": command, "hardware": describe_hardware(torch_device), "ratio": ratio, "idm_config": idm_config,
         "memory_batch": memory_batch, "memory_patch": memory_patch, "memory_reps": memory_reps, "plot_note": plot_note,
     }
