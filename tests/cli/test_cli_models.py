@@ -50,7 +50,7 @@ def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, c
     "flags, expected",
     [
         (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs-0.3"], "trained for operator 'cs'"),
-        (["--operator", "cs", "--ratio", "0.8", "--model", "cs-0.5"], "serves CS ratios 0.1..0.5"),
+        (["--operator", "cs", "--ratio", "0.8", "--model", "cs"], "serves CS ratios 0.1..0.5, not 0.8"),
         (["--operator", "cs", "--ratio", "0.3", "--model", "no-such-model"], "no model 'no-such-model'"),
     ],
 )

@@ -51,7 +51,7 @@ def test_output_shape_for_sizes_that_are_not_multiples():
 
 def test_refuses_measurements_it_was_not_trained_for():
     model = _tiny(True, ratio_range=(0.5, 0.5))
-    with pytest.raises(IncompatibleMeasurementError, match="0.1"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratio 0.5 only, not 0.1"):
         model.check_physics(CompressedSensing(0.1, (32, 32)))
     with pytest.raises(IncompatibleMeasurementError, match="inpainting"):
         model.check_physics(Inpainting((32, 32), keep_ratio=0.5))

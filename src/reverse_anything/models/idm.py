@@ -105,9 +105,8 @@ class IDM(nn.Module):
             ratio = float(physics.ratio)
             lo, hi = cfg.ratio_range or (ratio, ratio)
             if not lo - 1e-6 <= ratio <= hi + 1e-6:
-                raise IncompatibleMeasurementError(
-                    f"this IDM model serves CS ratios {lo:g}..{hi:g}, not {ratio:g}; pick a model trained for {ratio:g}"
-                )
+                served = f"CS ratio {lo:g} only" if hi - lo < 1e-6 else f"CS ratios {lo:g}..{hi:g}"
+                raise IncompatibleMeasurementError(f"this IDM model serves {served}, not {ratio:g}; pick a model trained for {ratio:g}")
             if cfg.block_size is not None and physics.block_size != cfg.block_size:
                 raise IncompatibleMeasurementError(
                     f"this IDM model was trained with CS block size {cfg.block_size}, not {physics.block_size}"
