@@ -1,4 +1,4 @@
-"""scripts/: the device-lease data packer keeps what training reads bit for bit."""
+"""scripts/: the device-lease data packer keeps what training reads bit for bit; ship-model installs a trained model."""
 from __future__ import annotations
 
 import importlib.util
@@ -47,3 +47,41 @@ def test_pack_refuses_a_folder_without_images(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files"):
         _load("pack-train-for-device").pack(tmp_path / "empty", tmp_path / "out")
+
+
+def test_ship_model_copies_the_files_records_the_command_and_registers_the_names(tmp_path: Path) -> None:
+    import json
+
+    import torch
+
+    from reverse_anything.models.checkpoint import load_idm, save_idm
+    from reverse_anything.models.idm import IDM, IDMConfig
+
+    run, weights = tmp_path / "run", tmp_path / "weights"
+    weights.mkdir()
+    (weights / "models.json").write_text(json.dumps({"models": {"cs": "idm-cs", "cs-0.5": "idm-cs"}}))
+    torch.manual_seed(0)
+    model = IDM(IDMConfig(steps=1, channels=(8, 32), depth=(1, 1), embed_dim=8))
+    save_idm(model, run / "model", training={"iterations": 3})
+    (run / "log.csv").write_text("iteration,loss\n1,0.5\n")
+    _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["train --a", "train --b"], weights=weights)
+
+    registry = json.loads((weights / "models.json").read_text())["models"]
+    assert registry == {"cs": "idm-cs", "cs-0.5": "tuned"}
+    shipped = load_idm(weights / "tuned")
+    assert shipped.training_info == {"iterations": 3, "commands": ["train --a", "train --b"]}
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, shipped.state_dict()[name])
+    assert (weights / "tuned.log.csv").read_text() == "iteration,loss\n1,0.5\n"
+
+
+def test_ship_model_refuses_a_broken_export_and_replaces_nothing(tmp_path: Path) -> None:
+    run, weights = tmp_path / "run", tmp_path / "weights"
+    run.mkdir()
+    weights.mkdir()
+    (weights / "models.json").write_text('{"models": {}}')
+    (run / "model.json").write_text('{"format": "reverse-anything-idm", "config": {}, "training": {}}')
+    (run / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="cannot read weights"):
+        _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["x"], weights=weights)
+    assert sorted(p.name for p in weights.iterdir()) == ["models.json"]
