@@ -71,6 +71,17 @@ def test_save_load_round_trip(tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["training"] == {"note": "test"}
 
 
+@pytest.mark.parametrize("given", ["idm-cs-0.5", "idm-cs-0.5.safetensors", "idm-cs-0.5.json"])
+def test_a_stem_with_a_dot_keeps_it(tmp_path, given):
+    """``idm-cs-0.5`` is a stem, not ``idm-cs-0`` with suffix ``.5``: files are ``idm-cs-0.5.*``."""
+    model = _tiny(True).float()
+    save_idm(model, tmp_path / "idm-cs-0.5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idm-cs-0.5.json", "idm-cs-0.5.safetensors"]
+    loaded = load_idm(tmp_path / given)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name])
+
+
 def test_bad_model_files(tmp_path):
     with pytest.raises(ModelFileError, match="no model"):
         load_idm(tmp_path / "missing")

@@ -32,6 +32,7 @@ __all__ = [
     "MODEL_FORMAT",
     "DDPM_FORMAT",
     "ModelFileError",
+    "model_file",
     "unique_state_dict",
     "load_unique_state_dict",
     "save_model_files",
@@ -50,6 +51,11 @@ DDPM_FORMAT = "reverse-anything-ddpm"
 
 class ModelFileError(ValueError):
     """A model name or file that cannot be used (missing, wrong format, corrupt)."""
+
+
+def model_file(stem: Path, suffix: str) -> Path:
+    """``stem`` + ``suffix``: appended, never replacing, so a stem such as ``idm-cs-0.5`` keeps its ``.5``."""
+    return stem.with_name(stem.name + suffix)
 
 
 def unique_state_dict(module: nn.Module) -> dict[str, Tensor]:
@@ -92,7 +98,7 @@ def save_model_files(
     tensors = unique_state_dict(model)
     if half:
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-    weights_path, config_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    weights_path, config_path = model_file(stem, ".safetensors"), model_file(stem, ".json")
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(weights_path) as temporary:
         save_file(tensors, str(temporary), metadata={"format": model_format})
@@ -130,7 +136,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
         return _shipped_dir() / shipped[str(name_or_path)]
     path = Path(name_or_path)
     stem = path.with_suffix("") if path.suffix in {".safetensors", ".json"} else path
-    if not stem.with_suffix(".safetensors").is_file() or not stem.with_suffix(".json").is_file():
+    if not model_file(stem, ".safetensors").is_file() or not model_file(stem, ".json").is_file():
         names = ", ".join(sorted(shipped)) or "none installed"
         raise ModelFileError(
             f"no model {str(name_or_path)!r}: expected a shipped name ({names}) or a path to X.safetensors with X.json beside it"
@@ -145,16 +151,16 @@ def read_model_files(name_or_path: str | Path, model_format: str, kind: str) -> 
     """
     stem = resolve_model(name_or_path)
     try:
-        document = json.loads(stem.with_suffix(".json").read_text())
+        document = json.loads(model_file(stem, ".json").read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{stem.with_suffix('.json')}: not a readable model config ({error})") from None
+        raise ModelFileError(f"{model_file(stem, '.json')}: not a readable model config ({error})") from None
     if not isinstance(document, dict) or document.get("format") != model_format:
         found = document.get("format") if isinstance(document, dict) else None
-        raise ModelFileError(f"{stem.with_suffix('.json')}: not a Reverse Anything {kind} model (format {found!r})")
+        raise ModelFileError(f"{model_file(stem, '.json')}: not a Reverse Anything {kind} model (format {found!r})")
     try:
-        tensors = load_file(str(stem.with_suffix(".safetensors")))
+        tensors = load_file(str(model_file(stem, ".safetensors")))
     except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise ModelFileError(f"{stem.with_suffix('.safetensors')}: cannot read weights ({error})") from None
+        raise ModelFileError(f"{model_file(stem, '.safetensors')}: cannot read weights ({error})") from None
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return document, tensors
 
