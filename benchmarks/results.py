@@ -121,9 +121,11 @@ def model_note() -> str:
         init = info.get("init_from")
         origin = (f"fine-tuned from `{init['model']}` ({init.get('iterations')} iterations, {init.get('train_minutes')} min) by "
                   if init else "")
+        total = (f" ({init['train_minutes'] + info['train_minutes']:.1f} min in all)"
+                 if init and isinstance(init.get("train_minutes"), float) and isinstance(info.get("train_minutes"), float) else "")
         lines.append(f"- `{stem}` ({served}; {span}): {origin}{info.get('iterations')} iterations, batch {cfg.get('batch_size')}, "
                      f"{cfg.get('patch_size')}² Y patches of `{cfg.get('data')}` (CBSD432 + T91), "
-                     f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min; command and log in `weights/TRAINING.md`.")
+                     f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min{total}; command and log in `weights/TRAINING.md`.")
     return "Shipped IDM models:\n\n" + "\n".join(lines)
 
 
