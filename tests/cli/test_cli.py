@@ -142,6 +142,14 @@ def test_demo_on_the_shipped_images(tmp_path: Path, capsys) -> None:
     assert "pinv" in printed and "tv" in printed and "grid.png" in printed
 
 
+def test_demo_defaults_restore_with_the_model_shipped_for_the_ratio(tmp_path: Path) -> None:
+    """The README's first command: CS at 30 % and IDM with no --model must work out of the box."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in results] == ["pinv", "idm"] and results[1]["psnr"] > results[0]["psnr"] + 10
+
+
 def test_help_and_version(capsys) -> None:
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from reverse_anything.models.idm import IncompatibleMeasurementError
-from reverse_anything.physics import CompressedSensing, Tiled
+from reverse_anything.physics import CompressedSensing, Inpainting, Tiled
 from reverse_anything.solvers import get_restorer
+from reverse_anything.solvers.learned import default_idm_model
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,36 @@ def test_tile_batch_does_not_change_the_result():
 
 def test_tiles_of_an_untrained_ratio_are_refused_before_any_work(restore):
     op = Tiled(CompressedSensing(0.8, (32, 32)), (64, 64), tile=32)
-    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratios"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratio 0.3 only, not 0.8"):
         restore(op, op.A(torch.rand(1, 1, 64, 64)))
 
 
 def test_bad_tile_batch_is_refused():
     with pytest.raises(ValueError, match="tile_batch"):
         get_restorer("idm", model="cs-0.3", tile_batch=0)
+
+
+@pytest.mark.parametrize(
+    "op, expected",
+    [
+        (CompressedSensing(0.3, (32, 32)), "cs-0.3"),
+        (CompressedSensing(0.5, (32, 32)), "cs-0.5"),
+        (CompressedSensing(0.25, (32, 32)), "cs"),  # no model for 0.25 alone: the shared one serves it
+        (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs-0.1"),
+        (Inpainting((32, 32), keep_ratio=0.3), "cs"),  # which then refuses it with its own message
+    ],
+)
+def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op, expected):
+    assert default_idm_model(op) == expected
+
+
+def test_the_default_restorer_loads_the_chosen_model_and_refuses_what_none_serves():
+    restore = get_restorer("idm")
+    x = torch.rand(1, 1, 32, 32)
+    for ratio in (0.3, 0.25):
+        op = CompressedSensing(ratio, (32, 32))
+        expected = get_restorer("idm", model=default_idm_model(op))(op, op.A(x))
+        torch.testing.assert_close(restore(op, op.A(x)), expected)
+    op = Inpainting((32, 32), keep_ratio=0.3)
+    with pytest.raises(IncompatibleMeasurementError, match="trained for operator 'cs', not 'inpainting'"):
+        restore(op, op.A(x))
