@@ -109,3 +109,16 @@ def test_missing_models_fail_before_any_evaluation(setup, tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="needs the idm method"):
         run_bench(images, methods=("pinv",), out_dir=tmp_path / "out", progress=False)
+
+
+def test_methods_flag_runs_only_those_rows(setup, tmp_path):
+    images, idm, _ = setup
+    flags = ["--data", str(images), "--limit", "1", "--idm-model", str(idm), "--methods", "pinv", "idm", "--out-dir",
+             str(tmp_path / "out"), "--json", str(tmp_path / "bench.json"), "--memory-batch", "2", "--memory-patch", "32",
+             "--memory-reps", "1", "--quiet"]
+    assert bench_from_args(_args(*flags)) == 0
+    assert list(json.loads((tmp_path / "bench.json").read_text())["quality"]) == ["pinv", "idm"]
+    markdown = (tmp_path / "out" / "bench.md").read_text()
+    assert "| idm | 2 |" in markdown and "| ddpm |" not in markdown and "ddpm / ddnm prior" not in markdown
+    with pytest.raises(SystemExit):  # argparse refuses an unknown row
+        _args("--methods", "magic")

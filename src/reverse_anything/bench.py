@@ -414,6 +414,8 @@ def add_bench_arguments(parser) -> None:
     """Flags of ``reverse-anything bench``."""
     parser.add_argument("--data", default=DEFAULT_DATA, help=f"test folder (default {DEFAULT_DATA})")
     parser.add_argument("--ratio", type=float, default=0.5, help="CS ratio (default 0.5)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="rows to run, idm among them (default all; e.g. drop ddpm, the 1000-step row, for a quick run)")
     parser.add_argument("--limit", type=int, help="only the first N images (quick runs)")
     parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
     parser.add_argument("--idm-model", default="cs-0.5", help="IDM model: shipped name or .safetensors path (default cs-0.5)")
@@ -444,7 +446,7 @@ def bench_from_args(args) -> int:
         ddpm_model=args.ddpm_model, out_dir=args.out_dir, json_path=args.json, ddpm_steps=args.ddpm_steps,
         ddnm_steps=args.ddnm_steps, ddnm_eta=args.ddnm_eta, device=args.device, memory_batch=args.memory_batch,
         memory_patch=args.memory_patch, memory_reps=args.memory_reps, progress=not args.quiet,
-        command=getattr(args, "command_line", ""),
+        command=getattr(args, "command_line", ""), methods=tuple(dict.fromkeys(args.methods)),
     )
     print(report.markdown)
     print("wrote " + ", ".join(str(path) for path in report.files))
