@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from reverse_anything.models.checkpoint import shipped_models
 from reverse_anything.profiling import describe_hardware
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,8 +108,7 @@ def other_table() -> str:
 def model_note() -> str:
     """One line per shipped IDM file behind the ``cs-*`` names: what it serves and how it was trained."""
     weights = REPO / "src" / "reverse_anything" / "weights"
-    registry = json.loads((weights / "models.json").read_text())["models"] if (weights / "models.json").is_file() else {}
-    names = {name: stem for name, stem in registry.items() if name in {f"cs-{r}" for r in RATIOS}}
+    names = {name: stem for name, stem in shipped_models().items() if name in {f"cs-{r}" for r in RATIOS}}
     if not names:
         return "No IDM model is shipped yet."
     lines = []
