@@ -111,6 +111,16 @@ def test_missing_models_fail_before_any_evaluation(setup, tmp_path):
         run_bench(images, methods=("pinv",), out_dir=tmp_path / "out", progress=False)
 
 
+def test_a_model_for_another_ratio_fails_before_any_evaluation(setup, tmp_path, monkeypatch):
+    """The idm row runs last: its model is checked against --ratio before the slow ddpm row starts."""
+    images, idm, ddpm = setup
+    monkeypatch.setattr("reverse_anything.bench.evaluate_folder", lambda *a, **k: pytest.fail("evaluated before the check"))
+    with pytest.raises(ValueError, match="serves CS ratios 0.3..0.5, not 0.1"):
+        run_bench(images, ratio=0.1, limit=1, idm_model=str(idm), ddpm_model=str(ddpm), ddpm_steps=4, ddnm_steps=2,
+                  out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_methods_flag_runs_only_those_rows(setup, tmp_path):
     images, idm, _ = setup
     flags = ["--data", str(images), "--limit", "1", "--idm-model", str(idm), "--methods", "pinv", "idm", "--out-dir",

@@ -160,3 +160,20 @@ def test_every_shipped_training_config_builds_its_model(path):
 
     task = make_task(load_train_config(path, {}))
     assert sum(p.numel() for p in task.build_model().parameters()) > 0
+
+
+@pytest.mark.parametrize("device, backend", [("cpu", "gloo"), ("cuda", "nccl")])
+def test_torchrun_picks_the_process_group_backend_from_the_device(device, backend, monkeypatch):
+    """``torchrun ... train --device cuda`` must use nccl (it used gloo whatever the device)."""
+    import torch.distributed as dist
+
+    from reverse_anything.train import _distributed
+
+    opened: list[str] = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda name: opened.append(name))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: opened.append("closed"))
+    with _distributed(device):
+        pass
+    assert opened == [backend, "closed"]

@@ -26,18 +26,16 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise ValueError(f"{target}: directory {target.parent} does not exist")
     temporary = target.with_name(f".{target.stem}.{secrets.token_hex(6)}.tmp{target.suffix}")
     try:
+        with open(temporary, "xb"):  # "x": never clobber; created with the mode the umask gives
+            pass
+        mode = os.stat(temporary).st_mode & 0o777
         yield temporary
-        os.chmod(temporary, _default_file_mode())  # some writers (safetensors) create 0600 files
+        os.chmod(temporary, mode)  # some writers (safetensors) recreate the file as 0600
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())  # the data is on disk before the name points at it
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _default_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give: 0666 minus the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

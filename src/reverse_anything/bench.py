@@ -20,6 +20,7 @@ Outputs, in ``out_dir``: ``bench.md`` (both tables with the command and the hard
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -40,6 +41,8 @@ from .metrics import fid_from_features, load_fid_inception
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
 from .profiling import describe_hardware, peak_bytes, saved_bytes, timed
+from .runtime import resolve_device, set_threads
+from .solvers import Restorer
 
 __all__ = [
     "METHODS",
@@ -59,9 +62,6 @@ GRID_IMAGES = 3
 MEMORY_STEPS = 3  # T of the efficiency table, as published
 CS_BLOCK = 32
 MIB = 2**20
-
-Restorer = Callable[[Any, Tensor], Tensor]
-
 
 @dataclass(frozen=True)
 class MemoryProfile:
@@ -346,6 +346,9 @@ def run_bench(
         feature_fn = lambda images: network(images.float())  # noqa: E731
     restorers = build_restorers(methods, idm_model, ddpm_model, ddpm_steps, ddnm_steps, ddnm_eta, device)
     idm_config: IDMConfig = restorers["idm"].model.config  # type: ignore[attr-defined]
+    # refuse a model for another ratio now, not after an hour of ddpm sampling
+    restorers["idm"].model.check_physics(CompressedSensing(ratio, (CS_BLOCK, CS_BLOCK), block_size=CS_BLOCK))  # type: ignore[attr-defined]
+    out_dir.mkdir(parents=True, exist_ok=True)  # likewise an output folder that cannot be made
     steps = {"pinv": "—", "tv": "—", "ddpm": str(ddpm_steps), "ddnm": str(ddnm_steps), "idm": str(idm_config.steps)}
 
     keeper = _Keeper(feature_fn)
@@ -363,7 +366,6 @@ def run_bench(
     sampler = RandomPatchSampler(data, memory_patch, memory_batch, mode="y", seed=0, progress=False)
     memory = measure_training_memory(idm_config, sampler.next_batch(), ratio, memory_reps, torch_device)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "bench.md", out_dir / "grid.png"]
     plot_note = plot_psnr_vs_time(results, out_dir / "psnr_vs_time.png")
     if plot_note is None:
@@ -410,7 +412,7 @@ def run_bench(
 # ----------------------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------------------
-def add_bench_arguments(parser) -> None:
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``reverse-anything bench``."""
     parser.add_argument("--data", default=DEFAULT_DATA, help=f"test folder (default {DEFAULT_DATA})")
     parser.add_argument("--ratio", type=float, default=0.5, help="CS ratio (default 0.5)")
@@ -433,14 +435,12 @@ def add_bench_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def bench_from_args(args) -> int:
+def bench_from_args(args: argparse.Namespace) -> int:
     """Run :func:`run_bench` from parsed flags; prints the markdown and the files written."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available on this machine")
+    resolve_device(args.device)
     report = run_bench(
         data=args.data, ratio=args.ratio, limit=args.limit, fid_weights=args.fid_weights, idm_model=args.idm_model,
         ddpm_model=args.ddpm_model, out_dir=args.out_dir, json_path=args.json, ddpm_steps=args.ddpm_steps,

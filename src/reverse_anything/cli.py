@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import time
@@ -43,12 +44,14 @@ from .physics import (
     Tiled,
     build_operator,
 )
+from .runtime import resolve_device
 from .solvers import Restorer, available_methods, get_restorer
 from .train import add_train_arguments, train_from_args
 
 __all__ = ["main", "add_operator_arguments", "operator_for_image", "operator_factory_from_arguments"]
 
 PROG = "reverse-anything"
+DEBUG_VARIABLE = "REVERSE_ANYTHING_DEBUG"  # set to show the traceback of an unexpected error
 OPERATORS = ("cs", "inpainting", "denoising", "blur", "sr", "mri", "ct", "matrix")
 MEASUREMENT_FORMAT = "reverse-anything-measurement/1"
 MEASUREMENT_SUFFIXES = frozenset({".safetensors"})
@@ -140,7 +143,7 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--tile", type=_positive_int, metavar="N",
         help="measure in NxN tiles, each with its own copy of the operator (edge tiles absorb the rest); "
-        "learned methods then restore a few tiles at a time, so large images need little memory",
+        "--method idm then restores a few tiles at a time, so large images need little memory",
     )
 
 
@@ -154,22 +157,33 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    """One array from a ``.npy`` file (never pickled objects); anything else is a one-line error."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (ValueError, EOFError, OSError) as error:  # corrupt, empty or truncated files
+        raise ValueError(f"{path}: not a numeric .npy {what} ({error or type(error).__name__})") from None
+    if not isinstance(loaded, np.ndarray):  # an .npz archive under a .npy name
+        loaded.close()
+        raise ValueError(f"{path}: an .npz archive, not a .npy {what}")
+    return loaded
+
+
 def _load_kernel(spec: str) -> str | np.ndarray:
     if spec in ("gaussian", "uniform"):
         return spec
     path = Path(spec)
     if path.suffix.lower() != ".npy":
         raise ValueError(f"--kernel must be gaussian, uniform or a .npy file, got {spec!r}")
-    return np.load(path, allow_pickle=False)
+    return _load_npy(path, "kernel")
 
 
 def _load_matrix(path: Path) -> Tensor | np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except ValueError as error:
-            raise ValueError(f"{path}: not a numeric .npy matrix ({error})") from None
+        return _load_npy(path, "matrix")
     if suffix == ".safetensors":
         try:
             with safe_open(path, framework="pt") as handle:
@@ -193,6 +207,10 @@ def operator_for_image(
     tile = getattr(args, "tile", None)
     if tile is None:
         return _whole_image_operator(args, image_size, perm_seed)
+    whole_image = [flag for flag, dest in (("--mask", "mask"), ("--box", "box")) if getattr(args, dest, None) is not None]
+    whole_image += ["--operator matrix"] if args.operator == "matrix" else []
+    if whole_image:  # each tile would get the whole image's mask, box or fixed-size matrix
+        raise UsageError(f"--tile does not combine with {whole_image[0]}: it describes the whole image, not one tile")
     try:
         inner = _whole_image_operator(args, (min(tile, image_size[0]), min(tile, image_size[1])), perm_seed)
         return Tiled(inner, image_size, tile)
@@ -277,16 +295,6 @@ def _crop_multiple(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------
 # shared helpers
 # ----------------------------------------------------------------------------------------------
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: CUDA is not available on this machine")
-    return device
-
-
 def _restorer(args: argparse.Namespace) -> Restorer:
     options: dict[str, Any] = {"progress": args.progress}
     if args.tv_weight is not None:
@@ -395,7 +403,9 @@ def command_measure(args: argparse.Namespace) -> int:
 def command_restore(args: argparse.Namespace) -> int:
     _check_output(args.output, IMAGE_SUFFIXES)
     _check_output(args.grid, IMAGE_SUFFIXES)
-    device = _device(args.device)
+    if args.grid is not None and Path(args.grid).resolve() == Path(args.output).resolve():
+        raise UsageError(f"--grid and --output are the same file ({args.output}): the grid would replace the result")
+    device = resolve_device(args.device)
     restorer = _restorer(args)
     truth: Tensor | None = None
     if args.input is not None:
@@ -415,12 +425,15 @@ def command_restore(args: argparse.Namespace) -> int:
     restored = restored.cpu()
     if tuple(restored.shape[1:]) != tuple(image_shape):
         raise ValueError(f"the restored image has shape {tuple(restored.shape[1:])}, expected {tuple(image_shape)}")
-    write_image(args.output, restored[0])
-    if args.grid is not None:
+    grid = None
+    if args.grid is not None:  # built before anything is written, so a failure leaves no files
         columns = [("pinv (A^+ y)", baseline[0].cpu()), (args.method, restored[0])]
         if truth is not None:
             columns.append(("ground truth", truth[0]))
-        write_image(args.grid, labelled_grid([columns]))
+        grid = labelled_grid([columns])
+    write_image(args.output, restored[0])
+    if grid is not None:
+        write_image(args.grid, grid)
     message = f"wrote {args.output} ({args.method}, {seconds:.2f} s)"
     if truth is not None:
         scores = protocol_scores(restored[0], quantize(truth[0]), _channel_of(truth[0]))
@@ -439,7 +452,7 @@ def _check_no_operator_flags(args: argparse.Namespace) -> None:
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    device = _device(args.device)
+    device = resolve_device(args.device)
     restorer = _restorer(args)
     _check_output(args.json, {".json"})
     _check_output(args.csv, {".csv"})
@@ -520,7 +533,7 @@ def command_demo(args: argparse.Namespace) -> int:
         operator_factory_from_arguments(args),
         args.methods,
         crop_multiple=_crop_multiple(args),
-        device=_device(args.device),
+        device=resolve_device(args.device),
         progress=not args.quiet,
     )
     print(f"{'method':<8}  {'PSNR':>7}  {'SSIM':>6}  {'s/image':>8}   (Y channel, {results[0].operator['operator']})")
@@ -605,6 +618,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"{PROG}: error: out of memory (try a smaller image, --tile, or a smaller batch)", file=sys.stderr)
+        return 1
+    except FloatingPointError as error:  # training diverged; its last checkpoint is intact
+        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug, not bad input: one line, the traceback on request
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"{PROG}: internal error: {type(error).__name__}: {_one_line(error)} "
+              f"(set {DEBUG_VARIABLE}=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

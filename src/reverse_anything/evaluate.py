@@ -25,7 +25,9 @@ from . import __version__
 from .atomic import atomic_write_text
 from .data import ImageFolder, quantize
 from .metrics import protocol_scores
+from .metrics.protocol import CHANNELS
 from .physics import LinearPhysics
+from .solvers import Restorer
 
 __all__ = [
     "CHANNELS",
@@ -36,11 +38,8 @@ __all__ = [
     "crop_to_multiple",
 ]
 
-CHANNELS = ("y", "rgb")
-
 # (image size (H, W), index of the image in the sorted folder) -> operator for that image.
 OperatorFactory = Callable[[tuple[int, int], int], LinearPhysics]
-Restorer = Callable[[LinearPhysics, Tensor], Tensor]
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ machine and thread count).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -59,12 +61,13 @@ from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
 from .profiling import describe_hardware
+from .runtime import resolve_device, set_threads
 
 __all__ = ["TrainConfig", "train", "load_train_config", "run_training", "TrainingTask", "IDMTask", "DDPMTask", "TRAINING_METHODS"]
 
 TRAINING_METHODS = ("idm", "ddpm")
 
-DEFAULT_TRAIN_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"  # ../shared beside the checkout
+DEFAULT_TRAIN_DATA = Path("../shared/data/train")  # relative to where the command runs (the checkout), as in configs/
 
 
 @dataclass
@@ -113,6 +116,16 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"noise sigma must be >= 0, got {self.noise_sigma}")
         if self.amp not in {"none", "bf16", "fp16"}:
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp}")
+        if not (math.isfinite(self.lr) and self.lr > 0 and math.isfinite(self.lr_min) and self.lr_min >= 0):
+            raise ValueError(f"need a finite learning rate lr > 0 and lr_min >= 0, got lr {self.lr}, lr_min {self.lr_min}")
+        if self.warmup < 0 or self.val_holdout < 0:
+            raise ValueError(f"warmup and val_holdout must be >= 0, got {self.warmup}, {self.val_holdout}")
+        if self.val_every < 1 or self.checkpoint_every < 1:
+            raise ValueError(f"val_every and checkpoint_every must be >= 1 iteration, got {self.val_every}, {self.checkpoint_every}")
+        if self.val_size < 32:
+            raise ValueError(f"val_size must be >= 32 (crops are rounded down to the 32-pixel CS block), got {self.val_size}")
+        if self.time_limit_minutes is not None and not self.time_limit_minutes > 0:
+            raise ValueError(f"the time limit must be > 0 minutes, got {self.time_limit_minutes}")
 
 
 def load_train_config(path: str | Path | None, overrides: dict) -> TrainConfig:
@@ -123,6 +136,8 @@ def load_train_config(path: str | Path | None, overrides: dict) -> TrainConfig:
             base = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"{path}: cannot read training config ({error})") from None
+        if not isinstance(base, dict):
+            raise ValueError(f"{path}: a training config is a JSON object of settings, not a {type(base).__name__}")
     base.update({k: v for k, v in overrides.items() if v is not None})
     config = TrainConfig.from_dict(base)
     config.validate()
@@ -225,8 +240,10 @@ def validate(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs_see
 
 
 @contextlib.contextmanager
-def _distributed() -> Iterator[tuple[int, int]]:
+def _distributed(device: str = "cpu") -> Iterator[tuple[int, int]]:
     """(rank, world size); under torchrun, a process group that this call opens and also closes.
+
+    The backend follows the training device: nccl for ``cuda``, gloo for ``cpu``.
 
     Closing matters: a gloo group left open at interpreter exit, or destroyed while the
     peer is still finishing, can abort the process ("terminate called without an active
@@ -234,7 +251,7 @@ def _distributed() -> Iterator[tuple[int, int]]:
     """
     opened = False
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("RA_DEVICE", "cpu") == "cuda" else "gloo"
+        backend = "nccl" if device == "cuda" else "gloo"
         dist.init_process_group(backend)
         opened = True
     try:
@@ -258,7 +275,7 @@ class TrainingTask(ABC):
     run_keys: frozenset[str] = frozenset()  # model keys the run sets itself, never taken from --init-from
 
     def __init__(self, config: TrainConfig) -> None:
-        self.config = config
+        self.config = config = dataclasses.replace(config, model=dict(config.model))  # the caller's config stays as given
         self.init_training: dict = {}  # the training record of the --init-from model, if any
         if config.init_from:
             document, _ = read_model_files(config.init_from, self.model_format, self.model_kind)
@@ -445,7 +462,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, stop
 def run_training(task: TrainingTask, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """The shared loop: seeds, data, DDP, autocast, LR schedule, validation, CSV log, atomic checkpoints, export."""
     task.config.validate()
-    with _distributed() as (rank, world):
+    with _distributed(task.config.device) as (rank, world):
         return _training_loop(task, rank, world, resume, progress, stop_after)
 
 
@@ -529,11 +546,11 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     return stem
 
 
-def add_train_arguments(parser) -> None:
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``reverse-anything train`` (each overrides the same key of ``--config``)."""
     parser.add_argument("--config", help="JSON file with TrainConfig keys; flags override it")
     parser.add_argument("--method", choices=list(TRAINING_METHODS), help="model to train: idm (default) or the ddpm baseline prior")
-    parser.add_argument("--data", help="folder of training images (searched recursively); default ../shared/data/train")
+    parser.add_argument("--data", help="folder of training images (searched recursively); default ../shared/data/train (from the working directory)")
     parser.add_argument("--out", help="run folder: checkpoint, log.csv, exported model.safetensors/json")
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -570,24 +587,21 @@ def _model_overrides(args, method: str) -> dict:
     return {k: v for k, v in model.items() if v is not None}
 
 
-def train_from_args(args) -> Path:
+def train_from_args(args: argparse.Namespace) -> Path:
     """Build the TrainConfig from parsed flags and run :func:`train`."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes", "init_from"]
     overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
     base.model = {**base.model, **_model_overrides(args, base.method)}
-    make_task(base).build_model()  # fail early on bad model keys
-    if base.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
-    return train(base, resume=args.resume)
+    resolve_device(base.device)
+    task = make_task(base)
+    task.build_model()  # fail early on bad model keys
+    return run_training(task, resume=args.resume)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m reverse_anything.train`` = ``reverse-anything train`` (same flags, same code)."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="reverse-anything train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args = parser.parse_args(argv)

@@ -140,7 +140,7 @@ def test_bad_image_inside_an_eval_folder(good_image: Path, tmp_path: Path, capsy
         (["--ratio", "0"], "ratio"),
         (["--ratio", "1.5"], "ratio"),
         (["--ratio", "abc"], "--ratio"),
-        (["--block-size", "128"], "block_size 128 is larger"),
+        (["--block-size", "128"], "block_size must be an int in 1..64"),
         (["--block-size", "0"], "block_size"),
         (["--noise-sigma", "-0.1"], "noise_sigma"),
         (["--operator", "inpainting", "--keep-ratio", "0"], "keep_ratio"),
@@ -148,6 +148,10 @@ def test_bad_image_inside_an_eval_folder(good_image: Path, tmp_path: Path, capsy
         (["--operator", "inpainting", "--box", "0,0,100,100"], "does not fit"),
         (["--operator", "sr", "--factor", "3"], "not divisible"),
         (["--operator", "blur", "--blur-sigma", "-1"], "sigma"),
+        (["--operator", "blur", "--blur-sigma", "inf"], "finite sigma"),
+        (["--operator", "blur", "--blur-sigma", "1e5"], "larger than the image"),
+        (["--operator", "blur", "--kernel", "uniform", "--kernel-size", "100000"], "larger than the image"),
+        (["--operator", "mri", "--mri-mask", "equispaced", "--acceleration", "inf"], "finite number >= 1"),
         (["--operator", "mri", "--acceleration", "0.5"], "acceleration"),
         (["--operator", "ct", "--angles", "0"], "n_angles"),
         (["--operator", "matrix"], "--matrix"),
@@ -164,12 +168,32 @@ def test_impossible_parameters(flags: list[str], expected: str, good_image: Path
 
 
 @pytest.mark.parametrize(
+    "content, expected",
+    [(b"", "not a numeric .npy kernel"), (b"\x93NUMPY\x01\x00garbage", "not a numeric .npy kernel"), (None, "an .npz archive")],
+    ids=["empty", "corrupt", "npz-renamed"],
+)
+def test_bad_kernel_files(content: bytes | None, expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    kernel = tmp_path / "k.npy"
+    if content is None:
+        with open(kernel, "wb") as handle:
+            np.savez(handle, k=np.ones((3, 3)))
+    else:
+        kernel.write_bytes(content)
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["measure", "--input", str(good_image), "--operator", "blur", "--kernel", str(kernel),
+                 "--output", str(output / "y.safetensors")]
+    run_and_check(arguments, output, capsys, expected)
+
+
+@pytest.mark.parametrize(
     "flags, expected",
     [
         (["--method", "magic"], "--method"),
         (["--method", "tv", "--tv-weight", "-1"], "weight"),
         (["--method", "tv", "--tv-iterations", "0"], "iterations"),
         (["--device", "tpu"], "device"),
+        (["--device", "cuda:7"], "--device cuda:7"),
     ],
 )
 def test_impossible_method_settings(flags: list[str], expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
@@ -275,3 +299,53 @@ def test_impossible_fine_tune(flags: list[str], expected: str, good_image: Path,
     output = tmp_path / "out"
     output.mkdir()
     run_and_check(["train", "--data", str(good_image.parent), "--out", str(output / "run"), *flags], output, capsys, expected)
+
+
+def _list_config(folder: Path) -> Path:
+    path = folder / "list.json"
+    path.write_text("[1, 2]")
+    return path
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--val-every", "0"], "val_every and checkpoint_every must be >= 1"),
+        (["--checkpoint-every", "0"], "val_every and checkpoint_every must be >= 1"),
+        (["--lr", "-1"], "learning rate"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--time-limit", "0"], "time limit must be > 0"),
+        (["--config", _list_config], "not a list"),
+    ],
+)
+def test_impossible_training_settings(flags: list, expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    flags = [str(flag(tmp_path)) if callable(flag) else flag for flag in flags]
+    run_and_check(["train", "--data", str(good_image.parent), "--out", str(output / "run"), *flags], output, capsys, expected)
+
+
+def test_grid_and_output_on_the_same_file(good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--method", "pinv",
+                 "--output", str(output / "x.png"), "--grid", str(output / "x.png")]
+    run_and_check(arguments, output, capsys, "--grid and --output are the same file")
+
+
+def test_an_unexpected_error_is_one_line_and_status_1_unless_debugging(good_image: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """A bug must not print a wall of traceback at a user; REVERSE_ANYTHING_DEBUG=1 shows it."""
+    import reverse_anything.cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr(cli, "protocol_scores", broken)
+    arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--method", "pinv", "--output", str(tmp_path / "x.png")]
+    monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: something broke" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv(cli.DEBUG_VARIABLE, "1")
+    with pytest.raises(RuntimeError, match="broke"):
+        main(arguments)

@@ -37,11 +37,14 @@ def test_tiled_measurement_file_restores_tile_by_tile(colour_image: Path, tmp_pa
     [
         (["--tile", "0"], "--tile"),
         (["--tile", "8"], "--tile 8: block_size 32 is larger than the 8x8 image"),
+        (["--tile", "32", "--operator", "inpainting", "--box", "0,0,8,8"], "--tile does not combine with --box"),
+        (["--tile", "32", "--operator", "matrix", "--matrix", "m.npy"], "--tile does not combine with --operator matrix"),
     ],
 )
 def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out.png"
-    code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(out)], capsys)
+    ratio = ["--ratio", "0.3"] if "--operator" not in flags else []
+    code, _, err = _run(["restore", "--image", str(colour_image), *ratio, *flags, "--output", str(out)], capsys)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
@@ -52,6 +55,7 @@ def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, c
         (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs-0.3"], "trained for operator 'cs'"),
         (["--operator", "cs", "--ratio", "0.8", "--model", "cs"], "serves CS ratios 0.1..0.5, not 0.8"),
         (["--operator", "cs", "--ratio", "0.3", "--model", "no-such-model"], "no model 'no-such-model'"),
+        (["--operator", "cs", "--ratio", "0.3", "--no-scramble", "--model", "cs"], "not plain (unscrambled) block CS"),
     ],
 )
 def test_wrong_model_for_the_measurement(flags, expected, colour_image: Path, tmp_path: Path, capsys) -> None:

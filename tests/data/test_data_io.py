@@ -324,7 +324,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path.write_bytes(b"previous content")
 
     def failing_save(self: Image.Image, fp, *args, **kwargs) -> None:
-        fp.write(b"\x89PNG half")
+        Path(fp).write_bytes(b"\x89PNG half")
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", failing_save)

@@ -57,6 +57,8 @@ def test_refuses_measurements_it_was_not_trained_for():
         model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
     with pytest.raises(IncompatibleMeasurementError, match="block size"):
         model.check_physics(CompressedSensing(0.5, (64, 64), block_size=16))
+    with pytest.raises(IncompatibleMeasurementError, match="not plain"):
+        model.check_physics(CompressedSensing(0.5, (32, 32), scramble=False))
     model.check_physics(CompressedSensing(0.5, (32, 32)))
 
 
@@ -91,4 +93,22 @@ def test_bad_model_files(tmp_path):
         load_idm(tmp_path / "m")
     (tmp_path / "m.json").write_text('{"format": "something-else"}')
     with pytest.raises(ModelFileError, match="not a Reverse Anything IDM"):
+        load_idm(tmp_path / "m")
+
+
+def test_model_files_whose_config_does_not_fit_the_weights(tmp_path):
+    """A JSON edited (or copied from another model) is a one-line ModelFileError, not a torch traceback."""
+    import json
+
+    save_idm(_tiny(True).float(), tmp_path / "m")
+    document = json.loads((tmp_path / "m.json").read_text())
+    wider = {**document, "config": {**document["config"], "channels": [c * 2 for c in document["config"]["channels"]]}}
+    (tmp_path / "m.json").write_text(json.dumps(wider))
+    with pytest.raises(ModelFileError, match="do not fit this model's config: .*size mismatch"):
+        load_idm(tmp_path / "m")
+    (tmp_path / "m.json").write_text(json.dumps({**document, "config": {**document["config"], "steps": 0}}))
+    with pytest.raises(ModelFileError, match="bad IDM config .*steps must be >= 1"):
+        load_idm(tmp_path / "m")
+    (tmp_path / "m.json").write_text(json.dumps({"format": document["format"]}))
+    with pytest.raises(ModelFileError, match="bad IDM config"):
         load_idm(tmp_path / "m")

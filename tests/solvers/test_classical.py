@@ -8,7 +8,7 @@ from skimage.restoration import denoise_tv_chambolle
 
 from reverse_anything.data import example_images, read_image
 from reverse_anything.metrics import psnr
-from reverse_anything.physics import CompressedSensing, Denoising, FunctionOperator, Inpainting
+from reverse_anything.physics import CompressedSensing, Denoising, FunctionOperator, Inpainting, Tiled
 from reverse_anything.solvers import TV_DEFAULTS, available_methods, get_restorer, pinv, tv
 from reverse_anything.solvers.classical import gradient, gradient_adjoint
 
@@ -108,6 +108,16 @@ def test_tv_takes_the_operator_family_defaults(camera: torch.Tensor) -> None:
     expected = tv(op, y, weight=defaults.weight, iterations=defaults.iterations)
     assert torch.equal(tv(op, y), expected)
     assert torch.equal(tv(OnlyVerbs(op), y, operator_family="inpainting"), expected)
+
+
+def test_tv_on_a_tiled_operator_takes_the_wrapped_family_defaults(camera: torch.Tensor) -> None:
+    """Tiling changes where an operator applies, not its kind: denoising's weight (0.1), not the fallback."""
+    image = camera[..., :64, :64]
+    op = Tiled(Denoising(), (64, 64), tile=32)
+    assert op.family == "denoising" and TV_DEFAULTS["denoising"].weight != TV_DEFAULTS["cs"].weight
+    y = op.A(image) + 0.1 * torch.randn(op.A(image).shape, generator=torch.Generator().manual_seed(0), dtype=image.dtype)
+    expected = tv(op, y, weight=TV_DEFAULTS["denoising"].weight, iterations=20, tolerance=0)
+    assert torch.equal(tv(op, y, iterations=20, tolerance=0), expected)
 
 
 def test_tv_keeps_dtype_and_stops_on_tolerance(camera: torch.Tensor) -> None:

@@ -8,7 +8,6 @@ write never leaves a half-written file behind.
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import atomic_output
 from .color import rgb_to_y, rgb_uint8_to_y_uint8
 
 StrPath = str | os.PathLike[str]
@@ -222,11 +222,5 @@ def write_image(path: StrPath, image: torch.Tensor, bits: int = 8) -> None:
     pil_image = Image.fromarray(quantize(image, bits))
     options = {"quality": _JPEG_QUALITY} if file_format == "JPEG" else {}
 
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:  # "x": never clobber; honours the umask
-            pil_image.save(handle, format=file_format, **options)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        pil_image.save(temporary, format=file_format, **options)

@@ -17,6 +17,7 @@ name is such an alias.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -81,7 +82,11 @@ def load_unique_state_dict(module: nn.Module, tensors: dict[str, Tensor]) -> Non
             f"weights do not fit this model: {len(missing)} missing (e.g. {sorted(missing)[:2]}), "
             f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:2]})"
         )
-    result = module.load_state_dict(tensors, strict=False)
+    try:
+        result = module.load_state_dict(tensors, strict=False)
+    except RuntimeError as error:  # a tensor of the wrong shape: the weights belong to another architecture
+        first = str(error).strip().splitlines()[-1].strip()
+        raise ModelFileError(f"weights do not fit this model's config: {first}") from None
     if result.unexpected_keys:
         raise ModelFileError(f"unexpected weights: {result.unexpected_keys[:3]}")
 
@@ -165,13 +170,25 @@ def read_model_files(name_or_path: str | Path, model_format: str, kind: str) -> 
     return document, tensors
 
 
+def _build(name_or_path: str | Path, document: dict, build: Callable[[dict], nn.Module], kind: str) -> nn.Module:
+    """``build(document["config"])``, with a missing or impossible config reported as a :class:`ModelFileError`."""
+    try:
+        return build(document["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{name_or_path}: bad {kind} config ({error})") from None
+
+
 def load_idm(name_or_path: str | Path, device: str | torch.device = "cpu", memory_saving: bool | None = None) -> IDM:
     """Rebuild an IDM from its JSON config and load its weights (float32, eval mode)."""
     document, tensors = read_model_files(name_or_path, MODEL_FORMAT, "IDM")
-    config = IDMConfig.from_dict(document["config"])
-    if memory_saving is not None:
-        config.memory_saving = memory_saving
-    model = IDM(config)
+
+    def build(raw: dict) -> IDM:
+        config = IDMConfig.from_dict(raw)
+        if memory_saving is not None:
+            config.memory_saving = memory_saving
+        return IDM(config)
+
+    model = _build(name_or_path, document, build, "IDM")
     load_unique_state_dict(model, tensors)
     model.training_info = document.get("training", {})
     return model.to(device).eval()
@@ -180,11 +197,7 @@ def load_idm(name_or_path: str | Path, device: str | torch.device = "cpu", memor
 def load_ddpm(name_or_path: str | Path, device: str | torch.device = "cpu") -> DDPMNet:
     """Rebuild a DDPM prior from its JSON config and load its weights (float32, eval mode)."""
     document, tensors = read_model_files(name_or_path, DDPM_FORMAT, "DDPM prior")
-    try:
-        config = DDPMConfig.from_dict(document["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{name_or_path}: bad DDPM config ({error})") from None
-    model = DDPMNet(config)
+    model = _build(name_or_path, document, lambda raw: DDPMNet(DDPMConfig.from_dict(raw)), "DDPM prior")
     load_unique_state_dict(model, tensors)
     model.training_info = document.get("training", {})
     return model.to(device).eval()

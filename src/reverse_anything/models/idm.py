@@ -95,7 +95,7 @@ class IDM(nn.Module):
         self.help_scale = nn.Parameter(torch.tensor(1.0))
         self.merge_scale = nn.Parameter(torch.tensor(0.0))
 
-    def check_physics(self, physics) -> None:
+    def check_physics(self, physics: object) -> None:
         """Refuse operators the model was not trained for, with a one-line reason."""
         cfg = self.config
         name = getattr(physics, "name", type(physics).__name__)
@@ -107,6 +107,8 @@ class IDM(nn.Module):
             if not lo - 1e-6 <= ratio <= hi + 1e-6:
                 served = f"CS ratio {lo:g} only" if hi - lo < 1e-6 else f"CS ratios {lo:g}..{hi:g}"
                 raise IncompatibleMeasurementError(f"this IDM model serves {served}, not {ratio:g}; pick a model trained for {ratio:g}")
+            if not getattr(physics, "scramble", True):
+                raise IncompatibleMeasurementError("this IDM model was trained on scrambled block CS, not plain (unscrambled) block CS")
             if cfg.block_size is not None and physics.block_size != cfg.block_size:
                 raise IncompatibleMeasurementError(
                     f"this IDM model was trained with CS block size {cfg.block_size}, not {physics.block_size}"

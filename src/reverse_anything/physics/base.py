@@ -145,6 +145,12 @@ class LinearPhysics(torch.nn.Module):
         self.noise_sigma = noise_sigma
         self.image_size: tuple[int, int] | None = None
 
+    @property
+    def family(self) -> str:
+        """The kind of measurement, for per-operator defaults (e.g. TV weights): ``name``, except
+        where a wrapper such as :class:`~reverse_anything.physics.Tiled` reports what it wraps."""
+        return self.name
+
     def _register_data(self, name: str, tensor: Tensor | None) -> None:
         """Keep operator data as a non-persistent buffer: it follows ``.to()`` but stays out of
         ``state_dict`` (it is derived from :meth:`config`, and would bloat model checkpoints)."""

@@ -27,26 +27,32 @@ def _explicit_kernel(kernel: Tensor | np.ndarray | Sequence[Sequence[float]]) ->
         raise ValueError(f"a blur kernel must be 'gaussian', 'uniform' or a 2-D numeric array, got {kernel!r}") from None
 
 
-def make_kernel(kernel: KernelSpec, kernel_size: int | None = None, sigma: float = 1.6) -> Tensor:
+def make_kernel(kernel: KernelSpec, kernel_size: int | None = None, sigma: float = 1.6, max_size: int | None = None) -> Tensor:
     """A 2-D float64 blur kernel normalised to sum 1.
 
     ``"gaussian"`` (std ``sigma``, size ``kernel_size``, default ``2·ceil(3σ)+1``), ``"uniform"``
     (``kernel_size`` x ``kernel_size``, default 9), or an explicit 2-D array/tensor/nested list.
+    ``max_size`` refuses a generated kernel wider than that *before* it is built (a typo such as
+    ``sigma=1e5`` would otherwise ask for gigabytes).
     """
+
+    def checked(size: int) -> int:
+        if size < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+        if max_size is not None and size > max_size:
+            raise ValueError(f"a {size}x{size} blur kernel is larger than the image (at most {max_size} pixels across)")
+        return size
+
     if isinstance(kernel, str):
         if kernel == "gaussian":
-            if not sigma > 0:
-                raise ValueError(f"gaussian blur needs sigma > 0, got {sigma}")
-            size = 2 * math.ceil(3 * sigma) + 1 if kernel_size is None else int(kernel_size)
-            if size < 1:
-                raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+            if not (math.isfinite(sigma) and sigma > 0):
+                raise ValueError(f"gaussian blur needs a finite sigma > 0, got {sigma}")
+            size = checked(2 * math.ceil(3 * sigma) + 1 if kernel_size is None else int(kernel_size))
             offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
             profile = torch.exp(-(offsets**2) / (2 * sigma**2))
             values = profile[:, None] * profile[None, :]
         elif kernel == "uniform":
-            size = 9 if kernel_size is None else int(kernel_size)
-            if size < 1:
-                raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+            size = checked(9 if kernel_size is None else int(kernel_size))
             values = torch.ones(size, size, dtype=torch.float64)
         else:
             raise ValueError(f"unknown blur kernel {kernel!r}; use 'gaussian', 'uniform' or a 2-D array")
@@ -91,7 +97,7 @@ class Blur(LinearPhysics):
         self.image_size = validate_image_size(image_size)
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
-        values = make_kernel(kernel, kernel_size, sigma)
+        values = make_kernel(kernel, kernel_size, sigma, max_size=min(self.image_size))
         if values.shape[0] > self.image_size[0] or values.shape[1] > self.image_size[1]:
             raise ValueError(f"blur kernel {tuple(values.shape)} is larger than the image {self.image_size}")
         self.eps = float(eps)

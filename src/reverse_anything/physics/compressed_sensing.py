@@ -14,6 +14,9 @@ from .base import LinearPhysics, as_operand, validate_image_size
 __all__ = ["CompressedSensing", "orthonormal_rows"]
 
 
+MAX_BLOCK_SIZE = 64  # Φ's Gaussian draw is B²×B² float64: 128 MiB at B = 64, 2 GiB at B = 128
+
+
 def orthonormal_rows(n_rows: int, n_columns: int, seed: int) -> Tensor:
     """``n_rows`` orthonormal rows of a Haar-random ``n_columns``² orthogonal matrix (float64, CPU).
 
@@ -75,8 +78,10 @@ class CompressedSensing(LinearPhysics):
         if not 0 < ratio <= 1:
             raise ValueError(f"CS ratio must be in (0, 1], got {ratio}")
         self.image_size = validate_image_size(image_size)
-        if int(block_size) != block_size or block_size < 1:
-            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        if int(block_size) != block_size or not 1 <= block_size <= MAX_BLOCK_SIZE:
+            raise ValueError(
+                f"block_size must be an int in 1..{MAX_BLOCK_SIZE} (Φ is B²×B² before its rows are kept), got {block_size!r}"
+            )
         height, width = self.image_size
         if block_size > max(height, width):
             raise ValueError(f"block_size {block_size} is larger than the {height}x{width} image")

@@ -1,6 +1,7 @@
 """Single-coil Cartesian MRI: orthonormal 2-D FFT, then keep some phase-encode lines (columns)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,8 +71,8 @@ class MRI(LinearPhysics):
         super().__init__(noise_sigma)
         self.image_size = validate_image_size(image_size)
         acceleration = float(acceleration)
-        if not acceleration >= 1:
-            raise ValueError(f"MRI acceleration must be >= 1, got {acceleration}")
+        if not (math.isfinite(acceleration) and acceleration >= 1):
+            raise ValueError(f"MRI acceleration must be a finite number >= 1, got {acceleration}")
         if not 0 <= center_fraction <= 1:
             raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction}")
         self.acceleration = acceleration

@@ -86,6 +86,11 @@ class Tiled(LinearPhysics):
         self._sizes = list(positions)
         self._tile_shapes = [self._tile_measurement_shape(op, size) for op, size in zip(self.groups, self._sizes)]
 
+    @property
+    def family(self) -> str:
+        """The wrapped operator's kind: tiling changes where it applies, not what it measures."""
+        return str(self.inner_config.get("operator", self.name))
+
     def _operator_for(self, size: tuple[int, int]) -> LinearPhysics:
         config = dict(self.inner_config)
         if "image_size" in config:

@@ -144,13 +144,14 @@ def tv(
         box: pixel range enforced at every step, or ``None`` for no constraint.
         x0: start point; defaults to ``A† y`` clipped to ``box``.
         operator_family: key of ``TV_DEFAULTS`` to take defaults from; defaults to the
-            operator's registry ``name`` (e.g. ``"cs"``), if it has one.
+            operator's ``family`` (its registry ``name``, e.g. ``"cs"``; for a tiled operator
+            the name of the operator it tiles), if it has one.
         progress: show a tqdm bar (on stderr) over the iterations.
 
     Returns:
         The restored images, same shape, device and dtype as ``A† y``.
     """
-    family = operator_family if operator_family is not None else str(getattr(op, "name", ""))
+    family = operator_family if operator_family is not None else str(getattr(op, "family", getattr(op, "name", "")))
     defaults = TV_DEFAULTS.get(family, FALLBACK_TV_DEFAULTS)
     weight = defaults.weight if weight is None else float(weight)
     iterations = defaults.iterations if iterations is None else int(iterations)

@@ -1,0 +1,34 @@
+"""Where and how wide a command runs: the device and CPU-thread flags every command shares, checked once."""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["resolve_device", "set_threads"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device, refusing one this machine does not have.
+
+    Checked up front so a command fails in its first second, not after loading data or models.
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}; use cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; use cpu or cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads`` for a ``--threads`` flag (``None``: leave torch's choice)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
