@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from pathlib import Path
 from typing import Any, NoReturn
@@ -340,19 +340,53 @@ def _one_line(error: BaseException) -> str:
 # ----------------------------------------------------------------------------------------------
 # measurement files
 # ----------------------------------------------------------------------------------------------
+ARRAY_IN_HEADER_LIMIT = 256  # config arrays with more entries travel as tensors (safetensors caps headers at 100 MB)
+TENSOR_REFERENCE = "$tensor"
+
+
+def _arrays_to_tensors(value: Any, tensors: dict[str, Tensor], name: str) -> Any:
+    """``value`` with every large numeric array replaced by ``{"$tensor": name}`` and put in ``tensors``.
+
+    An operator's config holds its matrix, mask or kernel as nested lists; as JSON text in the
+    file header a 1000 x 4096 matrix would already pass safetensors' header limit.
+    """
+    if isinstance(value, dict):
+        return {key: _arrays_to_tensors(item, tensors, f"{name}.{key}") for key, item in value.items()}
+    if isinstance(value, list) and value:
+        try:
+            tensor = torch.tensor(value)
+        except (TypeError, ValueError, RuntimeError, OverflowError):  # ragged or not numeric: stays JSON
+            return value
+        if tensor.numel() >= ARRAY_IN_HEADER_LIMIT:
+            tensors[name] = torch.tensor(value, dtype=torch.float64) if tensor.is_floating_point() else tensor
+            return {TENSOR_REFERENCE: name}
+    return value
+
+
+def _tensors_to_arrays(value: Any, read: Callable[[str], Tensor]) -> Any:
+    """Inverse of :func:`_arrays_to_tensors`: ``{"$tensor": name}`` -> ``read(name)``."""
+    if isinstance(value, dict):
+        if set(value) == {TENSOR_REFERENCE}:
+            return read(str(value[TENSOR_REFERENCE]))
+        return {key: _tensors_to_arrays(item, read) for key, item in value.items()}
+    return value
+
+
 def save_measurement(path: Path, y: Tensor, op: LinearPhysics, image_shape: Sequence[int], channel: str, source: str) -> None:
-    """Write ``y`` losslessly with everything needed to rebuild its operator (JSON metadata)."""
+    """Write ``y`` losslessly with everything needed to rebuild its operator (JSON metadata, large arrays as tensors)."""
     _check_output(path, MEASUREMENT_SUFFIXES)
+    tensors = {"y": y.detach().cpu().contiguous()}
+    config = _arrays_to_tensors(op.config(), tensors, "operator")
     metadata = {
         "format": MEASUREMENT_FORMAT,
-        "operator": json.dumps(op.config()),
+        "operator": json.dumps(config),
         "image_shape": json.dumps(list(image_shape)),
         "channel": channel,
         "source": source,
         "version": __version__,
     }
     with atomic_output(path) as temporary:
-        save_file({"y": y.detach().cpu().contiguous()}, str(temporary), metadata=metadata)
+        save_file(tensors, str(temporary), metadata=metadata)
 
 
 def load_measurement(path: Path) -> tuple[Tensor, LinearPhysics, tuple[int, ...], dict[str, str]]:
@@ -365,13 +399,13 @@ def load_measurement(path: Path) -> tuple[Tensor, LinearPhysics, tuple[int, ...]
             if metadata.get("format") != MEASUREMENT_FORMAT or "y" not in handle.keys():
                 raise ValueError(f"{path}: not a reverse-anything measurement file (write one with 'measure')")
             y = handle.get_tensor("y")
+            try:
+                config = _tensors_to_arrays(json.loads(metadata["operator"]), handle.get_tensor)
+                image_shape = tuple(int(side) for side in json.loads(metadata["image_shape"]))
+            except (KeyError, TypeError, ValueError, SafetensorError):
+                raise ValueError(f"{path}: the measurement's operator metadata is missing or malformed") from None
     except SafetensorError as error:
         raise ValueError(f"{path}: not a safetensors measurement file ({_one_line(error)})") from None
-    try:
-        config = json.loads(metadata["operator"])
-        image_shape = tuple(int(side) for side in json.loads(metadata["image_shape"]))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{path}: the measurement's operator metadata is missing or malformed") from None
     if not y.is_floating_point() or not bool(torch.isfinite(y).all()):
         raise ValueError(f"{path}: the measurement must be finite floating-point values")
     op = build_operator(config)

@@ -94,6 +94,24 @@ def test_user_mask_and_matrix_files(colour_image: Path, tmp_path: Path) -> None:
     assert pixels(output).shape == (8, 8)
 
 
+def test_large_operator_arrays_travel_as_tensors_not_header_text(colour_image: Path, tmp_path: Path) -> None:
+    """A measurement file holds its matrix as a tensor: JSON text in the header is capped at 100 MB by safetensors."""
+    small = tmp_path / "small.png"
+    Image.open(colour_image).convert("L").crop((0, 0, 16, 16)).save(small)
+    matrix = np.random.default_rng(0).standard_normal((128, 256))
+    np.save(tmp_path / "m.npy", matrix)
+    measurement, restored, direct = tmp_path / "y.safetensors", tmp_path / "a.png", tmp_path / "b.png"
+    flags = ["--operator", "matrix", "--matrix", str(tmp_path / "m.npy"), "--channel", "grey"]
+    assert main(["measure", "--input", str(small), *flags, "--output", str(measurement)]) == 0
+    with safe_open(measurement, framework="pt") as handle:
+        header = json.loads(handle.metadata()["operator"])
+        assert header["matrix"] == {"$tensor": "operator.matrix"} and len(handle.metadata()["operator"]) < 1000
+        assert np.array_equal(handle.get_tensor("operator.matrix").numpy(), matrix)  # float64, bit for bit
+    assert main(["restore", "--input", str(measurement), "--method", "pinv", "--output", str(restored)]) == 0
+    assert main(["restore", "--image", str(small), *flags, "--method", "pinv", "--output", str(direct)]) == 0
+    assert np.array_equal(pixels(restored), pixels(direct))
+
+
 def test_eval_writes_table_json_and_csv(image_folder: Path, tmp_path: Path, capsys) -> None:
     json_path, csv_path = tmp_path / "r.json", tmp_path / "r.csv"
     arguments = ["eval", "--data", str(image_folder), *FAST_CS, "--method", "tv", "--tv-iterations", "30",

@@ -20,8 +20,8 @@ def _as_matrix(matrix: MatrixLike) -> Tensor:
     if isinstance(matrix, dict):
         try:
             return torch.sparse_coo_tensor(
-                torch.tensor(matrix["indices"], dtype=torch.long),
-                torch.tensor(matrix["values"], dtype=torch.float64),
+                torch.as_tensor(matrix["indices"], dtype=torch.long),
+                torch.as_tensor(matrix["values"], dtype=torch.float64),
                 tuple(matrix["size"]),
             ).coalesce()
         except (KeyError, TypeError, RuntimeError) as error:
