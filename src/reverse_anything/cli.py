@@ -528,7 +528,8 @@ def run_demo(
     outputs: dict[str, list[tuple[str, Tensor]]] = {}
     truths: dict[str, Tensor] = {}
     results = []
-    for method in methods:
+    # idm first: a model refuses a measurement it was not trained for at once, before tv has run
+    for method in sorted(methods, key=lambda name: name != "idm"):
 
         def keep(name: str, truth: Tensor, restored: Tensor, method: str = method) -> None:
             truths[name] = truth[0].cpu()
@@ -547,9 +548,12 @@ def run_demo(
                 observe=keep,
             )
         )
+    rank = {method: index for index, method in enumerate(methods)}  # back in the order asked for
+    results.sort(key=lambda result: rank[result.method])
     psnr_of = {(result.method, row.name): row.psnr for result in results for row in result.rows}
     rows = [
-        [*((f"{method} {psnr_of[method, name]:.2f} dB", image) for method, image in outputs[name]), (f"{name} (truth)", truths[name])]
+        [*((f"{method} {psnr_of[method, name]:.2f} dB", image) for method, image in sorted(outputs[name], key=lambda pair: rank[pair[0]])),
+         (f"{name} (truth)", truths[name])]
         for name in sorted(truths)
     ]
     output_dir.mkdir(parents=True, exist_ok=True)

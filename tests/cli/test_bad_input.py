@@ -349,3 +349,14 @@ def test_an_unexpected_error_is_one_line_and_status_1_unless_debugging(good_imag
     monkeypatch.setenv(cli.DEBUG_VARIABLE, "1")
     with pytest.raises(RuntimeError, match="broke"):
         main(arguments)
+
+
+def test_demo_with_an_operator_idm_was_not_trained_for_fails_before_the_other_methods(tmp_path: Path, capsys, monkeypatch) -> None:
+    import reverse_anything.cli as cli
+
+    asked: list[str] = []
+    real = cli.get_restorer
+    monkeypatch.setattr(cli, "get_restorer", lambda method, **options: asked.append(method) or real(method, **options))
+    run_and_check(["demo", "--output-dir", str(tmp_path / "demo"), "--operator", "blur", "--quiet"], tmp_path, capsys,
+                  "trained for operator 'cs', not 'blur'")
+    assert asked == ["idm"]
