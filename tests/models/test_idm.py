@@ -112,3 +112,18 @@ def test_model_files_whose_config_does_not_fit_the_weights(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"format": document["format"]}))
     with pytest.raises(ModelFileError, match="bad IDM config"):
         load_idm(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"channels": (8, 16), "depth": (1,)}, "equal length"),
+        ({"channels": (7, 16), "depth": (1, 1)}, "must be even"),
+        ({"schedule_s": 0.0}, "schedule_s > 0"),
+        ({"ratio_range": (0.5, 0.1)}, "ratio_range"),
+    ],
+)
+def test_impossible_configs_are_refused_when_made(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        IDMConfig(**overrides)

@@ -52,6 +52,19 @@ class IDMConfig(JsonConfig):
     block_size: int | None = 32
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse impossible settings here, so a bad config or model file fails with the reason, not deep in torch."""
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not self.channels or len(self.channels) != len(self.depth):
+            raise ValueError("channels and depth must be non-empty and of equal length")
+        if any(c < 2 or c % 2 for c in self.channels) or any(d < 1 for d in self.depth):
+            raise ValueError(f"channels must be even and >= 2 (couplings split them), depth >= 1; got {self.channels}, {self.depth}")
+        if self.embed_dim < 1 or not self.schedule_s > 0 or not self.schedule_lambda >= 0:
+            raise ValueError(f"need embed_dim >= 1, schedule_s > 0, schedule_lambda >= 0; got {self.embed_dim}, {self.schedule_s}, {self.schedule_lambda}")
+        if self.ratio_range is not None and not 0 < self.ratio_range[0] <= self.ratio_range[1] <= 1:
+            raise ValueError(f"ratio_range must be (low, high) with 0 < low <= high <= 1, got {self.ratio_range}")
+
 
 def measurement_ratio(y: Tensor, x_init: Tensor) -> Tensor:
     """``m / n`` per image: how much of the image the measurement holds (told to the backbone)."""
@@ -85,9 +98,7 @@ class IDM(nn.Module):
 
     def __init__(self, config: IDMConfig | None = None) -> None:
         super().__init__()
-        self.config = config = config or IDMConfig()
-        if config.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {config.steps}")
+        self.config = config = config or IDMConfig()  # IDMConfig checked its values when it was made
         backbone = NoiseEstimator(config.channels, config.depth, config.steps, config.embed_dim, config.memory_saving)
         self.schedule = build_schedule(config.schedule, config.steps, config.schedule_s, config.schedule_lambda)
         steps = [LeapfrogCoupling(DiffusionStep(backbone, t, config.learn_consistency)) for t in range(config.steps, 0, -1)]
