@@ -354,11 +354,11 @@ def _arrays_to_tensors(value: Any, tensors: dict[str, Tensor], name: str) -> Any
         return {key: _arrays_to_tensors(item, tensors, f"{name}.{key}") for key, item in value.items()}
     if isinstance(value, list) and value:
         try:
-            tensor = torch.tensor(value)
-        except (TypeError, ValueError, RuntimeError, OverflowError):  # ragged or not numeric: stays JSON
+            array = np.asarray(value)  # floats stay float64, integers int64: bit-exact either way
+        except ValueError:  # ragged: stays JSON
             return value
-        if tensor.numel() >= ARRAY_IN_HEADER_LIMIT:
-            tensors[name] = torch.tensor(value, dtype=torch.float64) if tensor.is_floating_point() else tensor
+        if array.dtype.kind in "biuf" and array.size >= ARRAY_IN_HEADER_LIMIT:
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
             return {TENSOR_REFERENCE: name}
     return value
 
