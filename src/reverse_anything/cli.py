@@ -439,6 +439,9 @@ def command_restore(args: argparse.Namespace) -> int:
     _check_output(args.grid, IMAGE_SUFFIXES)
     if args.grid is not None and Path(args.grid).resolve() == Path(args.output).resolve():
         raise UsageError(f"--grid and --output are the same file ({args.output}): the grid would replace the result")
+    if args.bits == 16 and args.output.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise UsageError(f"--bits 16 needs a .png or .tif output, not {args.output.name}")
+    args.progress = not args.quiet and (args.progress or sys.stderr.isatty())
     device = resolve_device(args.device)
     restorer = _restorer(args)
     truth: Tensor | None = None
@@ -465,7 +468,7 @@ def command_restore(args: argparse.Namespace) -> int:
         if truth is not None:
             columns.append(("ground truth", truth[0]))
         grid = labelled_grid([columns])
-    write_image(args.output, restored[0])
+    write_image(args.output, restored[0], bits=args.bits)
     if grid is not None:
         write_image(args.grid, grid)
     message = f"wrote {args.output} ({args.method}, {seconds:.2f} s)"
@@ -603,6 +606,10 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--output", type=Path, required=True, help="restored image (.png, .tif, ...)")
     restore.add_argument("--grid", type=Path, help="also write a before/after picture here")
     restore.add_argument("--channel", choices=("y", "rgb", "grey"), help="with --image: channels (default y)")
+    restore.add_argument("--bits", type=int, choices=(8, 16), default=8,
+                         help="bits per sample of the restored image (16: .png or .tif only; default 8)")
+    restore.add_argument("--quiet", action="store_true",
+                         help="no progress bar (default: a bar over the method's iterations when stderr is a terminal)")
     _add_method_arguments(restore)
     add_operator_arguments(restore)
     restore.set_defaults(run=command_restore)

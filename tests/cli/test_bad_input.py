@@ -194,6 +194,7 @@ def test_bad_kernel_files(content: bytes | None, expected: str, good_image: Path
         (["--method", "tv", "--tv-iterations", "0"], "iterations"),
         (["--device", "tpu"], "device"),
         (["--device", "cuda:7"], "--device cuda:7"),
+        (["--bits", "12"], "--bits"),
     ],
 )
 def test_impossible_method_settings(flags: list[str], expected: str, good_image: Path, tmp_path: Path, capsys) -> None:
@@ -201,6 +202,24 @@ def test_impossible_method_settings(flags: list[str], expected: str, good_image:
     output.mkdir()
     arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--output", str(output / "x.png"), *flags]
     run_and_check(arguments, output, capsys, expected)
+
+
+def test_16_bit_output_needs_png_or_tiff(good_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--bits", "16", "--output", str(output / "x.jpg")]
+    run_and_check(arguments, output, capsys, "--bits 16 needs a .png or .tif output")
+
+
+@pytest.mark.parametrize("command", ["measure", "restore"])
+def test_block_size_larger_than_the_image(command: str, tmp_path: Path, capsys) -> None:
+    small = write_png(tmp_path / "small.png", np.random.default_rng(2).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    output = tmp_path / "out"
+    output.mkdir()
+    target = output / ("y.safetensors" if command == "measure" else "x.png")
+    source = "--input" if command == "measure" else "--image"
+    arguments = [command, source, str(small), "--block-size", "48", "--output", str(target)]
+    run_and_check(arguments, output, capsys, "block_size 48 is larger than the 40x40 image")
 
 
 def test_cuda_requested_without_cuda(good_image: Path, tmp_path: Path, capsys) -> None:

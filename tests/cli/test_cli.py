@@ -53,6 +53,24 @@ def test_restore_rgb_with_grid(colour_image: Path, tmp_path: Path) -> None:
     assert width > 3 * 64 and height > 64  # A†y | result | truth, with labels above
 
 
+def test_restore_writes_16_bit_colour_and_shows_a_progress_bar_when_asked(colour_image: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "deep.png"
+    arguments = ["restore", "--image", str(colour_image), "--channel", "rgb", "--operator", "inpainting",
+                 "--keep-ratio", "0.5", "--method", "tv", "--tv-iterations", "20", "--output", str(output)]
+    assert main([*arguments, "--bits", "16", "--progress"]) == 0
+    assert "tv:" in capsys.readouterr().err  # tqdm's bar over the iterations
+    import png
+
+    width, height, rows, info = png.Reader(filename=str(output)).asDirect()
+    assert (width, height, info["bitdepth"], info["planes"]) == (64, 64, 16, 3)
+    deep = np.vstack([np.asarray(row, dtype=np.int64) for row in rows]).reshape(64, 64, 3)
+    eight = tmp_path / "eight.png"
+    assert main([*arguments, "--output", str(eight)]) == 0
+    assert capsys.readouterr().err == ""  # no terminal: no bar unless asked
+    assert np.abs(deep / 65535 * 255 - pixels(eight)).max() <= 0.5 + 1e-9  # same image, finer levels
+    assert len(np.unique(deep % 257)) > 1  # really 16-bit, not 8-bit values scaled by 257
+
+
 @pytest.mark.parametrize(
     "flags, shape",
     [

@@ -291,7 +291,84 @@ def test_write_16_bit_png(tmp_path: Path) -> None:
     assert Image.open(path).mode == "I;16"
     assert np.array_equal(np.asarray(Image.open(path)), levels[0].astype(np.uint16))
     with pytest.raises(ValueError, match="16-bit output"):
-        write_image(tmp_path / "deep_rgb.png", image.expand(3, -1, -1), bits=16)
+        write_image(tmp_path / "deep.jpg", image, bits=16)
+    assert not (tmp_path / "deep.jpg").exists()
+
+
+def _rgb_uint16(planes: int = 3) -> np.ndarray:
+    values = RNG.integers(0, 65536, (H, W, planes)).astype(np.uint16)
+    values[0, 0, 0], values[0, 1, 0], values[1, 0, 0] = 0, 65535, 1007  # 1007 has a non-zero low byte
+    return values
+
+
+def _write_png16(path: Path, values: np.ndarray) -> Path:
+    import png  # written by pypng, independently of how read_image decodes it
+
+    planes = values.shape[-1]
+    writer = png.Writer(W, H, greyscale=False, alpha=planes == 4, bitdepth=16)
+    with open(path, "wb") as handle:
+        writer.write(handle, values.reshape(H, W * planes))
+    return path
+
+
+def _write_tiff16(path: Path, values: np.ndarray, planar: bool = False) -> Path:
+    import tifffile
+
+    tifffile.imwrite(path, values.transpose(2, 0, 1) if planar else values, photometric="rgb",
+                     planarconfig="separate" if planar else "contig")
+    return path
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp, v: _write_png16(tmp / "deep.png", v),
+        lambda tmp, v: _write_tiff16(tmp / "deep.tif", v),
+        lambda tmp, v: _write_tiff16(tmp / "planar.tif", v, planar=True),
+    ],
+    ids=["png", "tiff", "tiff-planar"],
+)
+def test_16_bit_colour_read_at_full_depth(tmp_path: Path, make) -> None:
+    values = _rgb_uint16()
+    path = make(tmp_path, values)
+    with Image.open(path) as img:  # what Pillow alone would give: the high bytes only
+        assert img.mode == "RGB" and not np.array_equal(np.asarray(img).astype(np.uint16) * 257, values)
+    rgb = read_image(path)
+    expected = torch.from_numpy(values.astype(np.float64) / 65535).permute(2, 0, 1)
+    torch.testing.assert_close(rgb.double(), expected, rtol=0, atol=1e-7)
+    assert rgb[0, 1, 0] * 65535 == pytest.approx(1007, abs=1e-2)
+    # no 8-bit protocol Y exists for 16-bit sources: "y" is the float luma, as "grey"
+    torch.testing.assert_close(read_image(path, "y"), rgb_to_y(rgb))
+    assert torch.equal(read_image(path, "y"), read_image(path, "grey"))
+    assert read_image(path, "keep").shape == (3, H, W)
+
+
+def test_16_bit_colour_alpha_is_dropped(tmp_path: Path) -> None:
+    values = _rgb_uint16(planes=4)
+    rgb = read_image(_write_png16(tmp_path / "rgba.png", values))
+    torch.testing.assert_close(
+        rgb.double(), torch.from_numpy(values[..., :3] / 65535.0).permute(2, 0, 1), rtol=0, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_write_16_bit_colour_round_trips_exactly(tmp_path: Path, suffix: str) -> None:
+    values = _rgb_uint16()
+    image = torch.from_numpy(values.astype(np.float64) / 65535).permute(2, 0, 1)
+    path = tmp_path / f"deep{suffix}"
+    write_image(path, image, bits=16)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+    assert torch.equal((read_image(path).double() * 65535).round().to(torch.int64),
+                       torch.from_numpy(values.astype(np.int64)).permute(2, 0, 1))
+
+
+def test_corrupt_16_bit_colour_png(tmp_path: Path) -> None:
+    data = bytearray(_write_png16(tmp_path / "ok.png", _rgb_uint16()).read_bytes())
+    start = data.index(b"IDAT") + 4
+    data[start : start + 8] = b"\xff" * 8  # broken zlib stream
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="bad.png: cannot decode"):
+        read_image(tmp_path / "bad.png")
 
 
 def test_write_jpeg(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import png
+import tifffile
 import torch
 from PIL import Image
 
@@ -40,6 +42,7 @@ _GREY_16BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 _PALETTE_MODES = frozenset({"P", "PA"})
 _UINT16_MAX = 65535
+_TIFF_BITS_PER_SAMPLE = 258
 
 # Pillow signals a bad file with many exception types depending on the codec.
 _DECODE_ERRORS = (
@@ -50,6 +53,8 @@ _DECODE_ERRORS = (
     struct.error,
     zlib.error,
     Image.DecompressionBombError,
+    png.Error,
+    tifffile.TiffFileError,
 )
 
 _JPEG_QUALITY = 95
@@ -109,6 +114,44 @@ def _decode(path: Path, img: Image.Image) -> tuple[np.ndarray, bool]:
     raise ImageReadError(path, f"unsupported image mode {mode!r}")
 
 
+def _wide_colour_format(img: Image.Image) -> str | None:
+    """``"PNG"``/``"TIFF"`` when the file holds 16-bit colour samples, else ``None``.
+
+    Pillow has no 16-bit colour mode: it opens such files as 8-bit RGB(A) and silently drops the
+    low byte of every sample (planar TIFFs come out as garbage), so they are decoded by pypng /
+    tifffile instead. TIFFs say so in their BitsPerSample tag; for PNGs only the raw mode of the
+    undecoded tiles tells, so call this before ``img.load()``.
+    """
+    if img.mode not in _COLOUR_MODES:
+        return None
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, 8)
+        return "TIFF" if max(bits if isinstance(bits, tuple) else (bits,)) > 8 else None
+    if img.format == "PNG":
+        raw_modes = [tile.args[0] if isinstance(tile.args, tuple) else tile.args for tile in img.tile]
+        return "PNG" if any(isinstance(raw, str) and ";16" in raw for raw in raw_modes) else None
+    return None
+
+
+def _read_wide_colour(path: Path, file_format: str) -> np.ndarray:
+    """Float32 ``(H, W, 3)`` in [0, 1] from a 16-bit colour PNG or TIFF (first frame; alpha dropped)."""
+    if file_format == "PNG":
+        width, height, rows, info = png.Reader(filename=os.fspath(path)).asDirect()
+        samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+        samples = samples.reshape(height, width, info["planes"])
+        maximum = (1 << info["bitdepth"]) - 1
+    else:
+        samples = tifffile.imread(path, key=0)
+        if samples.ndim == 3 and samples.shape[0] in (3, 4) and samples.shape[-1] not in (3, 4):
+            samples = samples.transpose(1, 2, 0)  # planar (separate) configuration
+        maximum = np.iinfo(samples.dtype).max if samples.dtype.kind == "u" else 0
+    if samples.ndim != 3 or samples.shape[-1] < 3 or samples.dtype.kind != "u":
+        raise ImageReadError(
+            path, f"unsupported deep colour samples: shape {samples.shape}, {samples.dtype} (unsigned integers only)"
+        )
+    return samples[..., :3].astype(np.float32) / np.float32(maximum)
+
+
 def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Tensor:
     """Read an image file as a float32 ``(C, H, W)`` tensor in [0, 1].
 
@@ -122,7 +165,9 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
       * ``"keep"``: 1 channel for grey sources, 3 for colour ones.
 
     Grey sources are modes 1, L, LA, I;16*, I, F and palette images whose colours are all grey.
-    8-bit data is scaled by 1/255 and 16-bit data (I;16*, I) by 1/65535; float (F) images must
+    8-bit data is scaled by 1/255 and 16-bit data (I;16*, I, and 16-bit colour PNG/TIFF, read at
+    full depth through pypng/tifffile) by 1/65535; a 16-bit colour source has no 8-bit protocol
+    Y, so ``"y"`` gives its float Y as ``"grey"`` does. Float (F) images must
     already lie in [0, 1]. Alpha channels are dropped (not composited). Only the first frame of a
     multi-frame file is read, and EXIF orientation is ignored: pixels are taken as stored.
 
@@ -142,8 +187,12 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
         raise ImageReadError(path, "file is empty")
     try:
         with Image.open(path) as img:
+            wide_colour = _wide_colour_format(img)
             img.load()  # Pillow decodes lazily; force it so truncation is caught here.
-            pixels, is_grey = _decode(path, img)
+            if wide_colour:
+                pixels, is_grey = _read_wide_colour(path, wide_colour), False
+            else:
+                pixels, is_grey = _decode(path, img)
     except ImageReadError:
         raise
     except _DECODE_ERRORS as error:
@@ -161,13 +210,13 @@ def _to_tensor(pixels: np.ndarray, is_grey: bool, mode: str) -> torch.Tensor:
     if is_grey:
         grey = torch.from_numpy(pixels).unsqueeze(0)
         return grey.expand(3, -1, -1).contiguous() if mode == "rgb" else grey
-    if mode == "y":
+    eight_bit = pixels.dtype == np.uint8
+    if mode == "y" and eight_bit:
         luma = rgb_uint8_to_y_uint8(pixels).astype(np.float32) / np.float32(255)
         return torch.from_numpy(luma).unsqueeze(0)
-    rgb = (
-        torch.from_numpy(pixels.astype(np.float32) / np.float32(255)).permute(2, 0, 1).contiguous()
-    )
-    return rgb_to_y(rgb) if mode == "grey" else rgb
+    unit = pixels.astype(np.float32) / np.float32(255) if eight_bit else pixels
+    rgb = torch.from_numpy(unit).permute(2, 0, 1).contiguous()
+    return rgb_to_y(rgb) if mode in ("grey", "y") else rgb
 
 
 def _check_image_tensor(image: torch.Tensor) -> torch.Tensor:
@@ -199,12 +248,23 @@ def quantize(image: torch.Tensor, bits: int = 8) -> np.ndarray:
     return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
 
 
+def _write_wide_colour(path: Path, levels: np.ndarray, file_format: str) -> None:
+    """Write uint16 ``(H, W, 3)`` samples as a 16-bit colour PNG (pypng) or TIFF (tifffile)."""
+    height, width, _ = levels.shape
+    if file_format == "PNG":
+        writer = png.Writer(width, height, greyscale=False, bitdepth=16)
+        with open(path, "wb") as handle:
+            writer.write(handle, levels.reshape(height, width * 3))
+    else:
+        tifffile.imwrite(path, levels, photometric="rgb")
+
+
 def write_image(path: StrPath, image: torch.Tensor, bits: int = 8) -> None:
     """Write a ``(C, H, W)`` or ``(H, W)`` float image in [0, 1] (values outside are clamped).
 
     The format follows the suffix (.png, .jpg/.jpeg at quality 95, .bmp, .tif/.tiff). ``bits=16``
-    writes 16-bit grey PNG or TIFF (Pillow cannot write 16-bit colour). The file is written to a
-    temporary name in the same directory and renamed into place, so an error never leaves a
+    writes 16-bit PNG or TIFF, grey or colour (colour through pypng / tifffile, as Pillow cannot).
+    The file is written to a temporary name in the same directory and renamed into place, so an error never leaves a
     half-written file; invalid input raises ``ValueError`` before anything is written.
     """
     path = Path(path)
@@ -217,9 +277,14 @@ def write_image(path: StrPath, image: torch.Tensor, bits: int = 8) -> None:
     if not path.parent.is_dir():
         raise ValueError(f"{path}: directory {path.parent} does not exist")
     image = _check_image_tensor(image)
-    if bits == 16 and (file_format not in ("PNG", "TIFF") or image.shape[0] != 1):
-        raise ValueError(f"{path}: 16-bit output is only supported for grey PNG or TIFF")
-    pil_image = Image.fromarray(quantize(image, bits))
+    if bits == 16 and file_format not in ("PNG", "TIFF"):
+        raise ValueError(f"{path}: 16-bit output is only supported for PNG or TIFF")
+    levels = quantize(image, bits)
+    if bits == 16 and levels.ndim == 3:
+        with atomic_output(path) as temporary:
+            _write_wide_colour(temporary, levels, file_format)
+        return
+    pil_image = Image.fromarray(levels)
     options = {"quality": _JPEG_QUALITY} if file_format == "JPEG" else {}
 
     with atomic_output(path) as temporary:
