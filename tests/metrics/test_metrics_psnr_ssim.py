@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reverse_anything.data import read_image
+from reverse_anything.data import example_images, read_image
 from reverse_anything.metrics import PSNR_IDENTICAL, psnr, ssim
 
 skimage = pytest.importorskip("skimage")
@@ -104,8 +104,14 @@ def test_per_image_scores_of_a_batch() -> None:
     assert len(set(np.round(expected_psnr, 3))) == 3  # the images really differ
 
 
-def test_on_a_benchmark_image(shared_data: Path) -> None:
-    path = shared_data / "cbsd68_idm" / "test_01.png"
+def _shipped_colour_example() -> Path:
+    return next(p for p in example_images() if p.name == "astronaut.png")
+
+
+@pytest.mark.parametrize("source", ["shipped", "benchmark"])
+def test_on_a_real_colour_image_in_y_and_rgb(source: str, shared_data: Path) -> None:
+    """The package's own example always runs; a CBSD68 image too when ../shared is present."""
+    path = _shipped_colour_example() if source == "shipped" else shared_data / "cbsd68_idm" / "test_01.png"
     if not path.exists():
         pytest.skip(f"{path} not present")
     for mode in ("y", "rgb"):

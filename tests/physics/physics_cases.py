@@ -65,6 +65,15 @@ def _diagonal_function_operator(size: Size) -> FunctionOperator:
     return FunctionOperator(lambda x: x * gain.to(x), lambda y: y * gain.to(y))
 
 
+# an asymmetric user kernel (catches a missing flip in the adjoint) and a fixed user mask pattern
+USER_KERNEL = torch.tensor([[0.0, 1.0, 2.0, 1.0], [1.0, 3.0, 0.5, 0.0], [0.25, 0.0, 1.0, 2.0]], dtype=torch.float64)
+
+
+def _user_mask(size: Size) -> torch.Tensor:
+    rows, cols = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]), indexing="ij")
+    return ((rows * 3 + cols * 5) % 7 < 4).to(torch.float64)
+
+
 def _divisible(factor: int) -> Callable[[Size], bool]:
     return lambda size: size[0] % factor == 0 and size[1] % factor == 0
 
@@ -77,9 +86,11 @@ CASES = [
     Case("cs-plain-b32", lambda s: CompressedSensing(0.1, s, scramble=False), fits=lambda s: max(s) >= 32),
     Case("inpainting-random", lambda s: Inpainting(s, keep_ratio=0.5, seed=3)),
     Case("inpainting-box", lambda s: Inpainting(s, box=(2, 3, s[0] // 2, s[1] // 3))),
+    Case("inpainting-mask", lambda s: Inpainting(s, mask=_user_mask(s))),
     Case("denoising", lambda s: Denoising()),
     Case("blur-gaussian", lambda s: Blur(s, "gaussian", sigma=1.0), "tikhonov", 0.5 * 1e-3**0.5),
     Case("blur-uniform", lambda s: Blur(s, "uniform", kernel_size=5), "tikhonov", 0.5 * 1e-3**0.5),
+    Case("blur-user", lambda s: Blur(s, USER_KERNEL.numpy()), "tikhonov", 0.5 * 1e-3**0.5),
     Case("sr-box-2", lambda s: SuperResolution(s, 2, "box"), fits=_divisible(2)),
     Case("sr-bicubic-2", lambda s: SuperResolution(s, 2, "bicubic"), fits=_divisible(2)),
     Case("sr-box-4", lambda s: SuperResolution(s, 4, "box"), fits=_divisible(4)),

@@ -35,6 +35,31 @@ def test_same_seed_gives_bit_identical_measurements():
     assert torch.equal(first.A(x), second.A(x))
 
 
+_DIGEST_SCRIPT = """
+import hashlib, torch
+from reverse_anything.physics import CompressedSensing
+x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+op = CompressedSensing(0.3, (40, 56), block_size=16, seed=11)
+print(hashlib.sha256(op.A(x).numpy().tobytes() + op.phi.numpy().tobytes()).hexdigest())
+"""
+
+
+def test_same_seed_gives_bit_identical_measurements_across_processes():
+    """Two fresh interpreters (nothing cached, nothing shared) measure the same bytes as this one."""
+    import hashlib
+    import subprocess
+    import sys
+
+    x = _rand((2, 3, 40, 56), 0)
+    op = CompressedSensing(0.3, (40, 56), block_size=16, seed=11)
+    here = hashlib.sha256(op.A(x).numpy().tobytes() + op.phi.numpy().tobytes()).hexdigest()
+    runs = [
+        subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs == [here, here]
+
+
 def test_different_seeds_or_permutations_differ():
     x = _rand((1, 1, 32, 32), 1)
     base = CompressedSensing(0.3, (32, 32), block_size=8, seed=0)

@@ -53,6 +53,24 @@ def test_pseudo_inverse_has_no_null_space_component(case_id, shape):
     assert abs(_inner(null_part, x_dagger)) <= 1e-10 * float(z.norm() * x_dagger.norm())
 
 
+RANGE_TOLERANCE = {"exact": 1e-10, "tikhonov": 1e-10, "iterative": 1e-8}  # CG from 0 stays in range(Aᵀ) up to rounding
+
+
+@pytest.mark.parametrize("case_id, shape", case_shape_params([(1, 1, *s) for s in TINY_SIZES]))
+def test_pseudo_inverse_lands_in_the_range_of_the_adjoint(case_id, shape):
+    """Every A† (exact, Tikhonov or iterative) gives vectors orthogonal to null(A), from the dense SVD."""
+    case, op = CASE_BY_ID[case_id], operator(case_id, shape[-2:])
+    matrix = _matrix_of(op.A, shape)
+    _, singular_values, vh = torch.linalg.svd(matrix)
+    rank = int((singular_values > 1e-10 * singular_values[0]).sum())
+    null_basis = vh[rank:]  # rows span null(A)
+    if null_basis.shape[0] == 0:
+        pytest.skip("A has full column rank: no null space to leave")
+    y = _rand(op.A(torch.zeros(shape, dtype=torch.float64)).shape, 10)
+    x_dagger = op.A_dagger(y).reshape(-1)
+    assert (null_basis @ x_dagger).norm() <= RANGE_TOLERANCE[case.dagger] * x_dagger.norm()
+
+
 def _matrix_of(linear_map, input_shape) -> torch.Tensor:
     """The dense matrix of a linear map on tensors of ``input_shape`` (one basis vector per column)."""
     size = int(torch.Size(input_shape).numel())
