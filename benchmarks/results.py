@@ -105,6 +105,17 @@ def other_table() -> str:
     return "\n".join(lines)
 
 
+def commands_block(jobs: list[Job]) -> str:
+    """The exact command behind every cell (as recorded in its JSON), folded away under the tables."""
+    lines = []
+    for job in jobs:
+        result = load(job)
+        if result is not None:
+            lines.append(result.get("command") or shlex.join(job.command()))
+    return ("<details><summary>The command behind each cell (run from the repository root)</summary>\n\n```bash\n"
+            + "\n".join(lines) + "\n```\n\n</details>")
+
+
 def model_note() -> str:
     """One line per shipped IDM file behind the ``cs-*`` names: what it serves and how it was trained."""
     weights = REPO / "src" / "reverse_anything" / "weights"
@@ -152,6 +163,8 @@ def build_tables() -> str:
         "### Classical baselines on the other operators",
         "",
         other_table(),
+        "",
+        commands_block(cs_jobs(("pinv", "tv", "idm")) + other_jobs()),
     ]
     notes = {
         "ablation": "At 400 iterations every variant is far from converged (50 % scores below 30 %), so read this table for "
