@@ -101,6 +101,22 @@ def test_tv_needs_only_the_three_verbs(camera: torch.Tensor) -> None:
     torch.testing.assert_close(tv(wrapped, y, weight=0.01, iterations=40, tolerance=0), result, atol=1e-4, rtol=0)
 
 
+class TwoVerbs:
+    """Only ``A`` and ``A_adjoint``, as a user might hand over two functions."""
+
+    def __init__(self, op) -> None:
+        self.A, self.A_adjoint = op.A, op.A_adjoint
+
+
+def test_tv_works_with_only_a_and_its_adjoint(camera: torch.Tensor) -> None:
+    op = CompressedSensing(0.3, tuple(camera.shape[-2:]), block_size=16)
+    y = op.A(camera)
+    restored = tv(TwoVerbs(op), y, weight=0.01, iterations=300)
+    reference = tv(op, y, weight=0.01, iterations=300)
+    assert abs(float(psnr(restored, camera, 1.0)[0]) - float(psnr(reference, camera, 1.0)[0])) < 0.1  # same minimiser
+    assert float(psnr(restored, camera, 1.0)[0]) > float(psnr(op.A_dagger(y), camera, 1.0)[0]) + 8
+
+
 def test_tv_takes_the_operator_family_defaults(camera: torch.Tensor) -> None:
     op = Inpainting(tuple(camera.shape[-2:]), keep_ratio=0.5)
     y = op.A(camera)

@@ -127,8 +127,9 @@ def tv(
     is the textbook form. TV is the sum over pixels and channels of the Euclidean norm of the
     forward-difference gradient (Neumann boundary), channel by channel like the operators.
 
-    Only ``A`` and ``A_adjoint`` are used in the iterations (``A_dagger`` gives the start
-    point), so any operator works. With ``K = [A/‖A‖; ∇]``, ``‖K‖² < 1.05² + 8`` and the
+    Only ``A`` and ``A_adjoint`` are used in the iterations (``A_dagger``, when the operator has
+    one, gives the start point; else ``Aᵀy / ‖A‖²``), so any operator works, even one that is
+    only the two functions. With ``K = [A/‖A‖; ∇]``, ``‖K‖² < 1.05² + 8`` and the
     steps keep ``τσ‖K‖² ≤ 1``. They start at ``√(τ/σ) = 0.1/weight`` (the dual variable of TV
     lives in a ball of radius ``weight``) and are rebalanced from the primal and dual
     residuals (Goldstein et al., "Adaptive primal-dual splitting methods for statistical
@@ -136,13 +137,13 @@ def tv(
     operators and weights in the study behind benchmarks/tune_tv.py.
 
     Args:
-        op: the operator (anything with ``A``, ``A_adjoint``, ``A_dagger``).
+        op: the operator (anything with ``A`` and ``A_adjoint``; ``A_dagger`` optional).
         y: measurements, as produced by ``op.A`` (plus noise).
         weight: TV weight; ``None`` takes the tuned default of the operator family.
         iterations: maximum number of iterations; ``None`` takes the tuned default.
         tolerance: stop once ``‖x_k − x_{k−1}‖ / ‖x_k‖`` falls below it; 0 runs all iterations.
         box: pixel range enforced at every step, or ``None`` for no constraint.
-        x0: start point; defaults to ``A† y`` clipped to ``box``.
+        x0: start point; defaults to ``A† y`` (or ``Aᵀy / ‖A‖²``) clipped to ``box``.
         operator_family: key of ``TV_DEFAULTS`` to take defaults from; defaults to the
             operator's ``family`` (its registry ``name``, e.g. ``"cs"``; for a tiled operator
             the name of the operator it tiles), if it has one.
@@ -165,9 +166,17 @@ def tv(
     def clip(image: Tensor) -> Tensor:
         return image if box is None else image.clamp(box[0], box[1])
 
-    x = clip(op.A_dagger(y) if x0 is None else x0.clone())
-    seeded = torch.Generator(device=x.device).manual_seed(0)  # same steps, same result, every run
-    norm_a = operator_norm(op, x.shape, iters=_NORM_ITERATIONS, generator=seeded, dtype=x.dtype, device=x.device)
+    if x0 is not None:
+        start = x0.clone()
+    elif hasattr(op, "A_dagger"):
+        start = op.A_dagger(y)
+    else:  # an operator given only as (A, Aᵀ): scaled back-projection, rescaled below once ‖A‖ is known
+        start = op.A_adjoint(y)
+    seeded = torch.Generator(device=start.device).manual_seed(0)  # same steps, same result, every run
+    norm_a = operator_norm(op, start.shape, iters=_NORM_ITERATIONS, generator=seeded, dtype=start.dtype, device=start.device)
+    if x0 is None and not hasattr(op, "A_dagger") and norm_a > 0.0:
+        start = start / norm_a**2  # one Landweber step from zero
+    x = clip(start)
     if norm_a == 0.0:
         return x
     y_scaled = y / norm_a
