@@ -30,6 +30,7 @@ from .bench import add_bench_arguments, bench_from_args
 from .data import IMAGE_SUFFIXES, example_images, quantize, read_image, write_image
 from .evaluate import EvalResult, OperatorFactory, evaluate_folder
 from .figures import labelled_grid
+from .messages import one_line
 from .metrics import protocol_scores
 from .physics import (
     CT,
@@ -333,10 +334,6 @@ def _check_output(path: Path | None, suffixes: Collection[str]) -> None:
         raise ValueError(f"{path}: directory {path.parent} does not exist")
 
 
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
 # ----------------------------------------------------------------------------------------------
 # measurement files
 # ----------------------------------------------------------------------------------------------
@@ -405,7 +402,7 @@ def load_measurement(path: Path) -> tuple[Tensor, LinearPhysics, tuple[int, ...]
             except (KeyError, TypeError, ValueError, SafetensorError):
                 raise ValueError(f"{path}: the measurement's operator metadata is missing or malformed") from None
     except SafetensorError as error:
-        raise ValueError(f"{path}: not a safetensors measurement file ({_one_line(error)})") from None
+        raise ValueError(f"{path}: not a safetensors measurement file ({one_line(error)})") from None
     if not y.is_floating_point() or not bool(torch.isfinite(y).all()):
         raise ValueError(f"{path}: the measurement must be finite floating-point values")
     op = build_operator(config)
@@ -658,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:  # --help / --version
         return exit_request.code if isinstance(exit_request.code, int) else 0
     except (ValueError, OSError) as error:  # ImageReadError and UsageError are ValueErrors
-        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted", file=sys.stderr)
@@ -667,12 +664,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: out of memory (try a smaller image, --tile, or a smaller batch)", file=sys.stderr)
         return 1
     except FloatingPointError as error:  # training diverged; its last checkpoint is intact
-        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug, not bad input: one line, the traceback on request
         if os.environ.get(DEBUG_VARIABLE):
             raise
-        print(f"{PROG}: internal error: {type(error).__name__}: {_one_line(error)} "
+        print(f"{PROG}: internal error: {one_line(error, with_type=True)} "
               f"(set {DEBUG_VARIABLE}=1 for the traceback, and please report it)", file=sys.stderr)
         return 1
 

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from ..atomic import atomic_output
+from ..messages import one_line
 from .color import rgb_to_y, rgb_uint8_to_y_uint8
 
 StrPath = str | os.PathLike[str]
@@ -66,11 +67,6 @@ class ImageReadError(ValueError):
     def __init__(self, path: StrPath, problem: str) -> None:
         super().__init__(f"{os.fspath(path)}: {problem}")
         self.path = Path(path)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or "no details"
-    return f"{type(error).__name__}: {text}"
 
 
 def _decode(path: Path, img: Image.Image) -> tuple[np.ndarray, bool]:
@@ -196,7 +192,7 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
     except ImageReadError:
         raise
     except _DECODE_ERRORS as error:
-        raise ImageReadError(path, f"cannot decode image ({_one_line(error)})") from error
+        raise ImageReadError(path, f"cannot decode image ({one_line(error, with_type=True)})") from error
 
     height, width = pixels.shape[:2]
     if min(height, width) < min_size:
