@@ -1,6 +1,8 @@
 """The memory-saving backward gives plain autograd's gradients, stores only the output, and replays RNG."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -10,6 +12,8 @@ from reverse_anything.reversible import (
     LeapfrogCoupling,
     ReversibleDriftError,
     ReversibleSequence,
+    inverse_error_bound,
+    reconstruction_error,
 )
 from reverse_anything.reversible import sequence as sequence_module
 from reversible_toys import (
@@ -189,3 +193,76 @@ def test_memory_saving_forward_equals_plain_forward() -> None:
     sequence = make_sequence("additive", depth=4)
     x = torch.randn(2, 4, 5, 5, requires_grad=True)
     torch.testing.assert_close(sequence(x), plain_twin(sequence)(x), rtol=0, atol=0)
+
+
+class LearnableGain(nn.Module):
+    """A conditioning module with a trainable parameter (say, an operator learned jointly)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(0.7, dtype=torch.float64))
+
+    def forward(self, tensor: Tensor) -> Tensor:
+        return tensor * self.weight
+
+
+class ReadsNestedContext(nn.Module):
+    """F/G that take their conditioning from a dict holding a list, and from a module."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, levels: dict, operator: nn.Module) -> Tensor:
+        return 0.5 * torch.tanh(operator(self.conv(x)) * levels["gains"][0] + levels["shift"])
+
+
+@pytest.mark.parametrize("memory_saving", [True, False])
+def test_tensors_inside_containers_and_module_parameters_in_the_context_get_their_gradients(memory_saving: bool) -> None:
+    def run(saving: bool) -> dict[str, Tensor]:
+        torch.manual_seed(0)
+        sequence = ReversibleSequence(
+            [AdditiveCoupling(ReadsNestedContext(2), ReadsNestedContext(2)) for _ in range(4)], memory_saving=saving
+        ).double()
+        operator = LearnableGain()
+        x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+        gain = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+        shift = torch.randn(2, 1, 1, 1, dtype=torch.float64, requires_grad=True)
+        _backward(sequence, x, {"gains": [gain], "shift": shift}, operator)
+        return {"x": x.grad, "gain": gain.grad, "shift": shift.grad, "operator": operator.weight.grad,
+                **parameter_grads(sequence)}
+
+    got, expected = run(memory_saving), run(False)
+    assert got.keys() == expected.keys() and all(grad is not None for grad in got.values())
+    for name in expected:
+        assert_close_relative(got[name], expected[name], TOLERANCE, name)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_rng_snapshots_are_kept_only_for_calls_that_draw_random_numbers(dropout: float) -> None:
+    torch.manual_seed(0)
+    sequence = make_sequence("additive", depth=6, dropout=dropout)
+    y = sequence(torch.randn(2, 4, 5, 5, requires_grad=True))
+    held = sum(tape.snapshots_held for tape in y.grad_fn.tapes)
+    assert held == (12 if dropout else 0)  # F and G of every coupling, or none: memory flat in depth
+    sequence.eval()  # dropout off: nothing random runs, nothing is kept
+    assert sum(tape.snapshots_held for tape in sequence(torch.randn(2, 4, 5, 5, requires_grad=True)).grad_fn.tapes) == 0
+
+
+def test_long_leapfrog_chains_with_small_v_warn_that_gradients_may_be_wrong() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 4, 4, requires_grad=True)
+    safe = make_sequence("leapfrog", depth=3, v_init=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        safe(x).sum().backward()  # the IDM layout (T = 3) is far from the bound
+    risky = make_sequence("leapfrog", depth=30, v_init=0.1)
+    assert inverse_error_bound(risky.couplings, torch.float32) > 1e-3
+    assert reconstruction_error(risky.eval(), x.detach()) > 1e-3  # and the bound is not idle: the rebuild is off
+    with pytest.warns(RuntimeWarning, match="gradients may be wrong"):
+        risky(x).sum().backward()
+    checked = make_sequence("leapfrog", depth=30, v_init=0.1, check_drift=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # with a drift check the backward measures instead of warning
+        with pytest.raises(ReversibleDriftError):
+            checked(x).sum().backward()

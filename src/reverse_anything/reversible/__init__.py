@@ -1,6 +1,12 @@
 """Reversible couplings and a memory-saving engine that trains them without stored activations."""
 from .couplings import AdditiveCoupling, LeapfrogCoupling, ReversibleCoupling, split_halves
-from .sequence import ReversibleDriftError, ReversibleSequence, reconstruction_error, relative_max_error
+from .sequence import (
+    ReversibleDriftError,
+    ReversibleSequence,
+    inverse_error_bound,
+    reconstruction_error,
+    relative_max_error,
+)
 
 __all__ = [
     "AdditiveCoupling",
@@ -8,6 +14,7 @@ __all__ = [
     "ReversibleCoupling",
     "ReversibleDriftError",
     "ReversibleSequence",
+    "inverse_error_bound",
     "reconstruction_error",
     "relative_max_error",
     "split_halves",

@@ -41,6 +41,15 @@ class RngSnapshot:
             states = tuple((index, module.get_rng_state(index)) for index in sorted(indices))
         return cls(torch.get_rng_state(), device_type, states)
 
+    def is_current(self) -> bool:
+        """Whether every recorded generator is still in the recorded state (nothing was drawn since)."""
+        if not torch.equal(torch.get_rng_state(), self.cpu_state):
+            return False
+        if self.device_type is None:
+            return True
+        module = torch.get_device_module(self.device_type)
+        return all(torch.equal(module.get_rng_state(index), state) for index, state in self.device_states)
+
     @contextmanager
     def replayed(self) -> Iterator[None]:
         """Run the body with the recorded generator states, then restore the current ones."""
@@ -80,28 +89,40 @@ class AutocastState:
 
 
 class CallTape:
-    """Per-coupling record of its F/G calls: one RNG snapshot per call, and the shared autocast state.
+    """Per-coupling record of its F/G calls: RNG snapshots where needed, and the shared autocast state.
 
-    A coupling calls :meth:`record` before each F/G call in the forward pass and wraps the
-    recompute of call number ``i`` in ``with tape.replay(i):``.
+    A coupling runs each F/G call of the forward pass through :meth:`call` and wraps the
+    recompute of call number ``i`` in ``with tape.replay(i):``. A snapshot (5 KB for the CPU
+    generator) is kept only for calls that drew random numbers, so deterministic blocks hold
+    nothing and the engine's memory stays flat in depth.
     """
 
     def __init__(self, autocast: AutocastState, record_rng: bool) -> None:
         self._autocast = autocast
         self._record_rng = record_rng
-        self._snapshots: list[RngSnapshot] = []
+        self._snapshots: list[RngSnapshot | None] = []
 
-    def record(self, values: Iterable[object]) -> None:
-        """Remember the generator state before the next F/G call (no-op when RNG replay is off)."""
-        if self._record_rng:
-            self._snapshots.append(RngSnapshot.capture(values))
+    def call(self, fn: nn.Module, state: Tensor, context: Sequence[object]) -> Tensor:
+        """Run ``fn(state, *context)``, keeping the generator state it started from if it used it."""
+        if not self._record_rng:
+            return fn(state, *context)
+        before = RngSnapshot.capture((state, *context))
+        out = fn(state, *context)
+        self._snapshots.append(None if before.is_current() else before)
+        return out
+
+    @property
+    def snapshots_held(self) -> int:
+        """How many RNG snapshots this tape keeps for the backward pass."""
+        return sum(snapshot is not None for snapshot in self._snapshots)
 
     @contextmanager
     def replay(self, call_index: int) -> Iterator[None]:
         """Recompute call ``call_index`` with its recorded RNG state and the forward's autocast."""
         with ExitStack() as stack:
-            if self._record_rng:
-                stack.enter_context(self._snapshots[call_index].replayed())
+            snapshot = self._snapshots[call_index] if self._record_rng else None
+            if snapshot is not None:
+                stack.enter_context(snapshot.replayed())
             stack.enter_context(self._autocast.restored())
             yield
 
@@ -116,13 +137,16 @@ class GradientSink:
     through a nested one.
     """
 
-    def __init__(self, targets: Sequence[Tensor]) -> None:
+    def __init__(self, targets: Sequence[Tensor], context_sources: Sequence[Tensor]) -> None:
+        """``context_sources``: what every F/G call may reach besides its own parameters (the
+        conditioning tensors and the parameters of modules passed as conditioning)."""
         self._slot = {id(target): index for index, target in enumerate(targets) if target.requires_grad}
+        self._context_sources = [tensor for tensor in context_sources if id(tensor) in self._slot]
         self.grads: list[Tensor | None] = [None] * len(targets)
 
-    def _sources(self, module: nn.Module, context: Sequence[object]) -> list[Tensor]:
-        """The targets ``module`` can reach: its own parameters and the conditioning tensors."""
-        candidates = [*module.parameters(), *(value for value in context if isinstance(value, Tensor))]
+    def _sources(self, module: nn.Module) -> list[Tensor]:
+        """The targets ``module`` can reach: its own parameters and the conditioning."""
+        candidates = [*module.parameters(), *self._context_sources]
         unique = {id(tensor): tensor for tensor in candidates if id(tensor) in self._slot}
         return list(unique.values())
 
@@ -132,7 +156,6 @@ class GradientSink:
         grad_output: Tensor,
         inputs: Sequence[Tensor],
         module: nn.Module,
-        context: Sequence[object],
     ) -> tuple[Tensor | None, ...]:
         """Backpropagate ``grad_output`` through ``output`` once.
 
@@ -141,7 +164,7 @@ class GradientSink:
         """
         if not output.requires_grad:
             return (None,) * len(inputs)
-        sources = self._sources(module, context)
+        sources = self._sources(module)
         found = torch.autograd.grad(output, (*inputs, *sources), grad_output, allow_unused=True)
         for source, grad in zip(sources, found[len(inputs):]):
             if grad is not None:

@@ -49,10 +49,8 @@ def _plus(base: Tensor, extra: Tensor | None) -> Tensor:
 
 
 def _call(fn: nn.Module, state: Tensor, context: Sequence[object], tape: CallTape | None) -> Tensor:
-    """Call F or G, first recording the RNG state when the engine is taping the forward."""
-    if tape is not None:
-        tape.record((state, *context))
-    return fn(state, *context)
+    """Call F or G, through the tape when the engine is recording the forward for its recompute."""
+    return fn(state, *context) if tape is None else tape.call(fn, state, context)
 
 
 class ReversibleCoupling(nn.Module, ABC):
@@ -69,11 +67,15 @@ class ReversibleCoupling(nn.Module, ABC):
 
     @abstractmethod
     def transform(self, x: Tensor, context: Sequence[object], tape: CallTape | None) -> Tensor:
-        """The forward map; calls ``tape.record`` before every F/G call when ``tape`` is given."""
+        """The forward map; runs every F/G call through ``tape.call`` when ``tape`` is given."""
 
     @abstractmethod
     def inverse(self, y: Tensor, *context: object) -> Tensor:
         """Rebuild the input from the output."""
+
+    def inverse_error_growth(self) -> Tensor | float:
+        """Bound on how much one inverse can grow the relative rounding error of the state (1: not at all)."""
+        return 1.0
 
     @abstractmethod
     def backward_pass(
@@ -121,7 +123,7 @@ class AdditiveCoupling(ReversibleCoupling):
         y1 = y1.requires_grad_()
         with tape.replay(self._G_CALL):
             g_out = self.G(y1, *context)
-        (grad_y1,) = grads.vjp(g_out, dy2, (y1,), self.G, context)
+        (grad_y1,) = grads.vjp(g_out, dy2, (y1,), self.G)
         with torch.no_grad():
             x2 = y2 - g_out
         dx1 = _plus(dy1, grad_y1)
@@ -130,7 +132,7 @@ class AdditiveCoupling(ReversibleCoupling):
         x2 = x2.requires_grad_()
         with tape.replay(self._F_CALL):
             f_out = self.F(x2, *context)
-        (grad_x2,) = grads.vjp(f_out, dx1, (x2,), self.F, context)
+        (grad_x2,) = grads.vjp(f_out, dx1, (x2,), self.F)
         with torch.no_grad():
             x1 = y1 - f_out
         dx2 = _plus(dy2, grad_x2)
@@ -167,6 +169,10 @@ class LeapfrogCoupling(ReversibleCoupling):
         """The mixing weight, always in ``(v_min, 1)``."""
         return self.v_min + (1.0 - self.v_min) * torch.sigmoid(self.v_logit)
 
+    def inverse_error_growth(self) -> Tensor:
+        """``v^(-1/2)``: the halves swap, so every second inverse divides the error by ``v``."""
+        return self.v.detach() ** -0.5
+
     @staticmethod
     def _mix(f_out: Tensor, x2: Tensor, v: Tensor) -> Tensor:
         return (1 - v) * f_out + v * x2
@@ -199,7 +205,7 @@ class LeapfrogCoupling(ReversibleCoupling):
                 x2 = self._unmix(y1, f_out, v)
             x2 = x2.requires_grad_()
             y1_again = self._mix(f_out, x2, v)
-        grad_x1, grad_x2 = grads.vjp(y1_again, dy1, (x1, x2), self, context)
+        grad_x1, grad_x2 = grads.vjp(y1_again, dy1, (x1, x2), self)
         dx1 = _plus(dy2, grad_x1)
         dx2 = _plus(torch.zeros_like(dy1), grad_x2)
         return torch.cat((x1.detach(), x2.detach()), dim=1), torch.cat((dx1, dx2), dim=1)

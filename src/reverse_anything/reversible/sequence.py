@@ -15,14 +15,18 @@ level), and all parameter gradients are held once more at the end of the backwar
 ``Function`` returns them together. Drift guard: :func:`reconstruction_error` measures how
 exactly a module inverts, and ``check_drift`` makes the backward raise
 :class:`ReversibleDriftError` instead of returning gradients computed from a wrongly rebuilt input.
+Without it, a backward through a chain whose leapfrog couplings could amplify rounding past
+``IMPRECISION_WARNING_LEVEL`` (:func:`inverse_error_bound`) issues a ``RuntimeWarning``.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils import _pytree as pytree
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from ._recompute import AutocastState, CallTape, GradientSink
@@ -31,6 +35,29 @@ from .couplings import ReversibleCoupling
 
 class ReversibleDriftError(RuntimeError):
     """The input rebuilt during backward differs from the real input by more than the tolerance."""
+
+
+# An unchecked backward warns when the chain can grow rounding error more than this many times
+# and the rebuilt input may then be off by more than this relative error.
+IMPRECISION_WARNING_GROWTH = 10.0
+IMPRECISION_WARNING_LEVEL = 1e-3
+
+
+def inverse_error_growth(couplings: Sequence[ReversibleCoupling]) -> float:
+    """How many times rebuilding an input through ``couplings`` can grow its relative rounding error.
+
+    Additive couplings do not grow it; each leapfrog coupling may multiply it by ``v^(-1/2)``,
+    so long leapfrog chains with small ``v`` lose all precision.
+    """
+    growth: Tensor | float = 1.0
+    for coupling in couplings:
+        growth = growth * coupling.inverse_error_growth()
+    return float(growth)
+
+
+def inverse_error_bound(couplings: Sequence[ReversibleCoupling], dtype: torch.dtype) -> float:
+    """Worst-case relative error of an input rebuilt through ``couplings`` in ``dtype`` (rounding only)."""
+    return inverse_error_growth(couplings) * torch.finfo(dtype).eps
 
 
 def relative_max_error(estimate: Tensor, reference: Tensor) -> float:
@@ -51,10 +78,17 @@ def reconstruction_error(module: nn.Module, x: Tensor, *context: object) -> floa
 
 @dataclass(frozen=True)
 class _Plan:
-    """What the ``Function`` needs besides the tensors, which travel as its inputs."""
+    """What the ``Function`` needs besides the tensors, which travel as its inputs.
+
+    The context is flattened (lists, tuples and dicts are searched, as ``torch.utils.checkpoint``
+    does), so a tensor anywhere in it becomes a ``Function`` input and receives its gradient.
+    Modules in the context (an operator with learnable parameters) are passed through, and
+    their trainable parameters are differentiated like the couplings' own.
+    """
 
     couplings: tuple[ReversibleCoupling, ...]
-    context_template: tuple[object, ...]  # the context with its tensors replaced by None
+    leaves_template: tuple[object, ...]  # the flattened context with its tensors replaced by None
+    structure: pytree.TreeSpec
     tensor_positions: tuple[int, ...]
     preserve_rng_state: bool
     check_drift: float | None
@@ -66,20 +100,27 @@ class _Plan:
         context: tuple[object, ...],
         preserve_rng_state: bool,
         check_drift: float | None,
-    ) -> tuple[_Plan, tuple[Tensor, ...]]:
-        """Separate the context's tensors (Function inputs) from its other objects (passed through)."""
-        positions = tuple(i for i, value in enumerate(context) if isinstance(value, Tensor))
-        template = tuple(None if isinstance(value, Tensor) else value for value in context)
-        tensors = tuple(context[i] for i in positions)
-        plan = cls(tuple(couplings), template, positions, preserve_rng_state, check_drift)
-        return plan, tensors
+    ) -> tuple[_Plan, tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """Return the plan, the context's tensors and the trainable parameters of its modules."""
+        leaves, structure = pytree.tree_flatten(context)
+        positions = tuple(i for i, value in enumerate(leaves) if isinstance(value, Tensor))
+        template = tuple(None if isinstance(value, Tensor) else value for value in leaves)
+        tensors = tuple(leaves[i] for i in positions)
+        module_params = tuple(
+            param for value in leaves if isinstance(value, nn.Module) for param in value.parameters() if param.requires_grad
+        )
+        plan = cls(tuple(couplings), template, structure, positions, preserve_rng_state, check_drift)
+        return plan, tensors, module_params
 
     def context_with(self, tensors: Sequence[Tensor]) -> tuple[object, ...]:
         """The full context, with ``tensors`` put back in their places."""
-        context = list(self.context_template)
+        leaves = list(self.leaves_template)
         for position, tensor in zip(self.tensor_positions, tensors):
-            context[position] = tensor
-        return tuple(context)
+            leaves[position] = tensor
+        return pytree.tree_unflatten(leaves, self.structure)
+
+    def context_modules(self) -> list[nn.Module]:
+        return [value for value in self.leaves_template if isinstance(value, nn.Module)]
 
 
 class _ReversibleFunction(torch.autograd.Function):
@@ -115,12 +156,24 @@ class _ReversibleFunction(torch.autograd.Function):
             for tensor in saved[: len(plan.tensor_positions)]
         )
         context = plan.context_with(context_tensors)
-        sink = GradientSink((*context_tensors, *ctx.params))
+        module_params = [param for module in plan.context_modules() for param in module.parameters()]
+        sink = GradientSink((*context_tensors, *ctx.params), (*context_tensors, *module_params))
         state, grad = y.detach(), dy
         with torch.enable_grad():
             for coupling, tape in zip(reversed(plan.couplings), reversed(ctx.tapes)):
                 state, grad = coupling.backward_pass(state, grad, context, tape, sink)
-        if plan.check_drift is not None:
+        if plan.check_drift is None:
+            growth = inverse_error_growth(plan.couplings)
+            bound = growth * torch.finfo(state.dtype).eps
+            if growth > IMPRECISION_WARNING_GROWTH and bound > IMPRECISION_WARNING_LEVEL:
+                warnings.warn(
+                    f"reversible backward: inputs rebuilt through {len(plan.couplings)} couplings in {state.dtype} may be "
+                    f"off by up to {bound:.2g} (relative), so gradients may be wrong; raise the leapfrog couplings' "
+                    "v_min, shorten the chain, or pass check_drift to measure it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        else:
             error = relative_max_error(state, saved[-1])
             if not error <= plan.check_drift:
                 raise ReversibleDriftError(
@@ -147,9 +200,10 @@ class ReversibleSequence(nn.Module):
             rebuilt differs from it by more than this relative max error. ``None`` (default)
             checks nothing. See also :func:`reconstruction_error`.
 
-    Everything F and G differentiate must be a parameter of the couplings or a tensor passed
-    through ``*context``: tensors F/G capture otherwise receive no gradient from the
-    memory-saving backward. Double backward is not supported in memory-saving mode, and
+    Everything F and G differentiate must be a parameter of the couplings, a tensor passed
+    through ``*context`` (also inside lists, tuples or dicts) or a parameter of a module passed
+    through ``*context``: tensors F/G capture otherwise (a closure, a plain attribute) receive no
+    gradient from the memory-saving backward. Double backward is not supported in memory-saving mode, and
     buffers updated in forward (BatchNorm statistics) are updated again on recompute.
 
     Example:
@@ -194,12 +248,12 @@ class ReversibleSequence(nn.Module):
     def forward(self, x: Tensor, *context: object) -> Tensor:
         """Apply every coupling in order; ``context`` is passed to every F/G call."""
         if self.memory_saving and torch.is_grad_enabled():
-            params = tuple(p for p in self.couplings.parameters() if p.requires_grad)
-            context_needs_grad = any(isinstance(c, Tensor) and c.requires_grad for c in context)
-            if params or context_needs_grad or x.requires_grad:
-                plan, context_tensors = _Plan.build(
-                    self.couplings, context, self.preserve_rng_state, self.check_drift  # type: ignore[arg-type]
-                )
+            plan, context_tensors, module_params = _Plan.build(
+                self.couplings, context, self.preserve_rng_state, self.check_drift  # type: ignore[arg-type]
+            )
+            own = (p for p in self.couplings.parameters() if p.requires_grad)
+            params = tuple({id(p): p for p in (*own, *module_params)}.values())  # each shared one once
+            if params or x.requires_grad or any(t.requires_grad for t in context_tensors):
                 return _ReversibleFunction.apply(x, plan, *context_tensors, *params)
         for coupling in self.couplings:
             x = coupling(x, *context)
