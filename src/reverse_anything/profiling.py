@@ -30,6 +30,8 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from .reversible import rng_bytes_held
+
 __all__ = ["saved_bytes", "LiveTensorPeak", "peak_bytes", "timed", "synchronize"]
 
 
@@ -38,6 +40,7 @@ def saved_bytes(compute_loss: Callable[[], Tensor], model: nn.Module, backward: 
 
     ``compute_loss()`` runs the forward and returns a scalar loss; with ``backward`` the
     gradients are then computed (so the call is a whole training step minus the optimiser).
+    RNG snapshots the reversible engine keeps for its recompute are counted too.
     """
     parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages: dict[int, int] = {}
@@ -50,9 +53,10 @@ def saved_bytes(compute_loss: Callable[[], Tensor], model: nn.Module, backward: 
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         loss = compute_loss()
+    held = sum(storages.values()) + rng_bytes_held(loss)
     if backward:
         loss.backward()
-    return sum(storages.values())
+    return held
 
 
 class LiveTensorPeak(TorchDispatchMode):

@@ -14,6 +14,7 @@ from reverse_anything.reversible import (
     ReversibleSequence,
     inverse_error_bound,
     reconstruction_error,
+    rng_bytes_held,
 )
 from reverse_anything.reversible import sequence as sequence_module
 from reversible_toys import (
@@ -266,3 +267,16 @@ def test_long_leapfrog_chains_with_small_v_warn_that_gradients_may_be_wrong() ->
         warnings.simplefilter("error")  # with a drift check the backward measures instead of warning
         with pytest.raises(ReversibleDriftError):
             checked(x).sum().backward()
+
+
+def test_memory_counts_include_the_rng_snapshots_the_engine_keeps() -> None:
+    from reverse_anything.profiling import saved_bytes
+
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    held = {}
+    for dropout in (0.0, 0.3):
+        torch.manual_seed(0)
+        sequence = make_sequence("additive", depth=6, dropout=dropout)
+        held[dropout] = saved_bytes(lambda: sequence(x).square().mean(), sequence)
+        assert rng_bytes_held(sequence(x)) == (12 * torch.get_rng_state().nbytes if dropout else 0)
+    assert held[0.3] - held[0.0] == 12 * torch.get_rng_state().nbytes

@@ -6,6 +6,7 @@ from .sequence import (
     inverse_error_bound,
     reconstruction_error,
     relative_max_error,
+    rng_bytes_held,
 )
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "inverse_error_bound",
     "reconstruction_error",
     "relative_max_error",
+    "rng_bytes_held",
     "split_halves",
 ]

@@ -116,6 +116,15 @@ class CallTape:
         """How many RNG snapshots this tape keeps for the backward pass."""
         return sum(snapshot is not None for snapshot in self._snapshots)
 
+    @property
+    def bytes_held(self) -> int:
+        """Bytes of those snapshots (autograd's saved-tensor hooks do not see them)."""
+        return sum(
+            snapshot.cpu_state.nbytes + sum(state.nbytes for _, state in snapshot.device_states)
+            for snapshot in self._snapshots
+            if snapshot is not None
+        )
+
     @contextmanager
     def replay(self, call_index: int) -> Iterator[None]:
         """Recompute call ``call_index`` with its recorded RNG state and the forward's autocast."""

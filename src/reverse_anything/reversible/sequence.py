@@ -60,6 +60,23 @@ def inverse_error_bound(couplings: Sequence[ReversibleCoupling], dtype: torch.dt
     return inverse_error_growth(couplings) * torch.finfo(dtype).eps
 
 
+def rng_bytes_held(output: Tensor) -> int:
+    """Bytes of RNG snapshots that memory-saving sequences behind ``output`` keep for its backward.
+
+    They live outside autograd's saved tensors, so memory counts made with
+    ``saved_tensors_hooks`` must add them; deterministic F/G calls keep none.
+    """
+    total, seen, stack = 0, set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        total += sum(tape.bytes_held for tape in getattr(node, "tapes", ()))
+        stack.extend(parent for parent, _ in node.next_functions)
+    return total
+
+
 def relative_max_error(estimate: Tensor, reference: Tensor) -> float:
     """``max|estimate - reference| / max|reference|`` (absolute error when ``reference`` is all zeros)."""
     scale = reference.detach().abs().max().clamp_min(torch.finfo(reference.dtype).tiny)
