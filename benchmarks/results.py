@@ -172,10 +172,14 @@ def build_tables() -> str:
         "within noise. Seconds per iteration were measured while other jobs shared the machine and are noisy.",
         "reversible": "",
         "tiled": "",
+        "layout": "Command: `python benchmarks/channels_last.py` (1 and 2 threads in one run; `--memory-saving` for the "
+        "reversible engine on). The shipped models were trained in NCHW with one thread per job (two jobs side by "
+        "side on the two cores); read the row of your thread count before choosing `--memory-format`.",
     }
     for key, title, path in (("ablation", "### IDM ablations (equal short budgets)", REPO / "results" / "ablation" / "ablation.md"),
                              ("reversible", "### Reversible engine: memory and time per training step", REPO / "results" / "reversible_memory.md"),
-                             ("tiled", "### Large images: whole-image vs tiled measurement (`--tile`)", REPO / "results" / "tiled" / "tiled.md")):
+                             ("tiled", "### Large images: whole-image vs tiled measurement (`--tile`)", REPO / "results" / "tiled" / "tiled.md"),
+                             ("layout", "### Memory layout: channels_last vs NCHW for IDM training", REPO / "results" / "channels_last.md")):
         if path.is_file():
             parts += ["", title, "", path.read_text().strip()] + (["", notes[key]] if notes[key] else [])
     bench = REPO / "results" / "bench" / "bench.md"

@@ -38,3 +38,16 @@ def test_reversible_memory_quick_run_writes_json_and_markdown(tmp_path: Path) ->
         assert figures["recompute_floor_ratio"] > 1 and figures["ratio"] > 0
     table = out.with_suffix(".md").read_text()
     assert "| depth (couplings) | 8 | reversible |" in table and "recomputation alone puts the floor" in table
+
+
+def test_channels_last_quick_run_compares_the_same_model_in_both_layouts(tmp_path: Path) -> None:
+    out = tmp_path / "layout"
+    _load("channels_last").main(["--quick", "--threads", "1", "--out", str(out)])
+    report = json.loads(out.with_suffix(".json").read_text())
+    (run,) = report["runs"]
+    losses = run["first_step_loss"]
+    assert set(losses) == {"NCHW", "channels_last"}
+    assert abs(losses["NCHW"] - losses["channels_last"]) <= 1e-5 * abs(losses["NCHW"])  # same weights, same batch
+    seconds = run["seconds_per_step"]
+    assert run["speedup_channels_last"] == seconds["NCHW"] / seconds["channels_last"]
+    assert "| 1 |" in out.with_suffix(".md").read_text()

@@ -59,6 +59,22 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp
         assert torch.equal(a[name], b[name]), name
 
 
+def test_channels_last_training_matches_nchw_and_resumes_exactly(image_folder, tmp_path):
+    """The layout changes speed, not the math: same losses (to rounding), and a channels_last run resumes exactly."""
+    nchw = train(_config(image_folder, tmp_path / "nchw"), progress=False)
+    whole = train(_config(image_folder, tmp_path / "cl", memory_format="channels_last"), progress=False)
+    train(_config(image_folder, tmp_path / "cl-split", memory_format="channels_last"), progress=False, stop_after=3)
+    resumed = train(_config(image_folder, tmp_path / "cl-split", memory_format="channels_last"), resume=True, progress=False)
+    a, b, reference = _weights(whole), _weights(resumed), _weights(nchw)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+        torch.testing.assert_close(a[name], reference[name], rtol=1e-3, atol=1e-4)
+    losses = {run: [float(r.split(",")[1]) for r in (tmp_path / run / "log.csv").read_text().splitlines()[1:]]
+              for run in ("nchw", "cl")}
+    np.testing.assert_allclose(losses["cl"], losses["nchw"], rtol=1e-4)
+    assert load_idm(whole).training_info["train_config"]["memory_format"] == "channels_last"
+
+
 def test_resume_after_a_crash_logs_every_iteration_once(image_folder, tmp_path):
     """A crash between checkpoints leaves log rows the checkpoint does not hold; resume drops them."""
     train(_config(image_folder, tmp_path, iterations=6, checkpoint_every=3), progress=False, stop_after=3)
@@ -92,7 +108,7 @@ def test_two_process_gloo_ddp_trains(image_folder, tmp_path):
     assert len((tmp_path / "log.csv").read_text().splitlines()) == 5
 
 
-@pytest.mark.parametrize("override", [{"ratios": [0.0]}, {"ratios": [1.5]}, {"patch_size": 40}, {"noise_sigma": -1.0}, {"amp": "fp8"}, {"nonsense": 1}])
+@pytest.mark.parametrize("override", [{"ratios": [0.0]}, {"ratios": [1.5]}, {"patch_size": 40}, {"noise_sigma": -1.0}, {"amp": "fp8"}, {"memory_format": "nhwc"}, {"nonsense": 1}])
 def test_bad_training_settings_fail_early(override):
     with pytest.raises(ValueError):
         load_train_config(None, override)

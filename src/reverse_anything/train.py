@@ -70,6 +70,10 @@ TRAINING_METHODS = ("idm", "ddpm")
 DEFAULT_TRAIN_DATA = Path("../shared/data/train")  # relative to where the command runs (the checkout), as in configs/
 
 
+# Tensor layouts training can run in; benchmarks/channels_last.py measures which is faster where.
+MEMORY_FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
 @dataclass
 class TrainConfig(JsonConfig):
     """Training run settings; every field is also a ``reverse-anything train`` flag.
@@ -95,6 +99,7 @@ class TrainConfig(JsonConfig):
     cs_seed: int = 0
     amp: str = "none"
     device: str = "cpu"
+    memory_format: str = "nchw"
     val_holdout: int = 6
     val_every: int = 200
     val_size: int = 128
@@ -116,6 +121,8 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"noise sigma must be >= 0, got {self.noise_sigma}")
         if self.amp not in {"none", "bf16", "fp16"}:
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp}")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"memory format must be {' or '.join(MEMORY_FORMATS)}, got {self.memory_format!r}")
         if not (math.isfinite(self.lr) and self.lr > 0 and math.isfinite(self.lr_min) and self.lr_min >= 0):
             raise ValueError(f"need a finite learning rate lr > 0 and lr_min >= 0, got lr {self.lr}, lr_min {self.lr_min}")
         if self.warmup < 0 or self.val_holdout < 0:
@@ -472,7 +479,8 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = task.build_model().to(device)
+    layout = MEMORY_FORMATS[config.memory_format]
+    model = task.build_model().to(device, memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     holdout = _holdout_files(Path(config.data), config.val_holdout)
     sampler = RandomPatchSampler(
@@ -509,7 +517,7 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
         tick = time.monotonic()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, iteration)
-        x0 = sampler.next_batch().to(device)
+        x0 = sampler.next_batch().to(device, memory_format=layout)
         inputs = task.draw(x0, generator)
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             loss = task.loss(net, x0, inputs)
@@ -561,6 +569,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"])
     parser.add_argument("--device", choices=["cpu", "cuda"])
+    parser.add_argument("--memory-format", choices=["nchw", "channels_last"],
+                        help="tensor layout (default nchw); which is faster depends on the machine and the thread count: "
+                        "benchmarks/channels_last.py measures it")
     parser.add_argument("--val-every", type=int)
     parser.add_argument("--checkpoint-every", type=int)
     parser.add_argument("--time-limit", type=float, dest="time_limit_minutes", help="stop (resumably) after this many minutes")
@@ -590,7 +601,7 @@ def _model_overrides(args, method: str) -> dict:
 def train_from_args(args: argparse.Namespace) -> Path:
     """Build the TrainConfig from parsed flags and run :func:`train`."""
     set_threads(args.threads)
-    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "val_every", "checkpoint_every", "time_limit_minutes", "init_from"]
+    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "memory_format", "val_every", "checkpoint_every", "time_limit_minutes", "init_from"]
     overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
     base.model = {**base.model, **_model_overrides(args, base.method)}
