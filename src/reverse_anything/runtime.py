@@ -1,9 +1,12 @@
 """Where and how wide a command runs: the device and CPU-thread flags every command shares, checked once."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
-__all__ = ["resolve_device", "set_threads"]
+__all__ = ["resolve_device", "set_threads", "single_threaded"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,3 +35,18 @@ def set_threads(threads: int | None) -> None:
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the body on one CPU thread, then restore the thread count.
+
+    LAPACK factorisations (QR) round differently with different thread counts; values that must
+    be bit-identical on every machine (a seeded measurement matrix) are computed inside this.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

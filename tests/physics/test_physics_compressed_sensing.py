@@ -36,7 +36,8 @@ def test_same_seed_gives_bit_identical_measurements():
 
 
 _DIGEST_SCRIPT = """
-import hashlib, torch
+import hashlib, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
 from reverse_anything.physics import CompressedSensing
 x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 op = CompressedSensing(0.3, (40, 56), block_size=16, seed=11)
@@ -44,8 +45,8 @@ print(hashlib.sha256(op.A(x).numpy().tobytes() + op.phi.numpy().tobytes()).hexdi
 """
 
 
-def test_same_seed_gives_bit_identical_measurements_across_processes():
-    """Two fresh interpreters (nothing cached, nothing shared) measure the same bytes as this one."""
+def test_same_seed_gives_bit_identical_measurements_across_processes_and_thread_counts():
+    """Fresh interpreters on 1 and 2 threads (nothing cached, nothing shared) measure the same bytes as this one."""
     import hashlib
     import subprocess
     import sys
@@ -54,8 +55,8 @@ def test_same_seed_gives_bit_identical_measurements_across_processes():
     op = CompressedSensing(0.3, (40, 56), block_size=16, seed=11)
     here = hashlib.sha256(op.A(x).numpy().tobytes() + op.phi.numpy().tobytes()).hexdigest()
     runs = [
-        subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT], capture_output=True, text=True, check=True).stdout.strip()
-        for _ in range(2)
+        subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, str(threads)], capture_output=True, text=True, check=True).stdout.strip()
+        for threads in (1, 2)
     ]
     assert runs == [here, here]
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..runtime import single_threaded
 from .base import LinearPhysics, as_operand, validate_image_size
 
 __all__ = ["CompressedSensing", "orthonormal_rows"]
@@ -23,11 +24,13 @@ def orthonormal_rows(n_rows: int, n_columns: int, seed: int) -> Tensor:
     The QR factor (signs fixed so diag(R) > 0) of a standard Gaussian ``n_columns x n_columns``
     matrix drawn on CPU from ``seed``. Its first k columns depend only on the first k Gaussian
     columns, so we factor just those: the rows for ratio 0.1 are the first rows of those for 0.3.
-    Drawn on CPU in float64 so every device gets bit-identical values.
+    Drawn and factored on CPU in float64, on one thread (QR rounds differently with different
+    thread counts), so every machine and device gets bit-identical values.
     """
     generator = torch.Generator().manual_seed(seed)
     gaussian = torch.randn(n_columns, n_columns, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(gaussian[:, :n_rows])
+    with single_threaded():
+        q, r = torch.linalg.qr(gaussian[:, :n_rows])
     signs = torch.sign(torch.diagonal(r))
     signs[signs == 0] = 1
     return (q * signs).T.contiguous()
