@@ -59,10 +59,25 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp
         assert torch.equal(a[name], b[name]), name
 
 
-def test_channels_last_training_matches_nchw_and_resumes_exactly(image_folder, tmp_path):
+def test_channels_last_training_matches_nchw_and_resumes_exactly(image_folder, tmp_path, monkeypatch):
     """The layout changes speed, not the math: same losses (to rounding), and a channels_last run resumes exactly."""
+    from reverse_anything.train import IDMTask
+
+    layouts = []
+    real_loss = IDMTask.loss
+
+    def recording_loss(self, net, x0, inputs):
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels > 1)
+        layouts.append((x0.is_contiguous(memory_format=torch.channels_last) and not x0.is_contiguous(),
+                        conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()))
+        return real_loss(self, net, x0, inputs)
+
+    monkeypatch.setattr(IDMTask, "loss", recording_loss)
     nchw = train(_config(image_folder, tmp_path / "nchw"), progress=False)
+    assert set(layouts) == {(False, False)}
+    layouts.clear()
     whole = train(_config(image_folder, tmp_path / "cl", memory_format="channels_last"), progress=False)
+    assert set(layouts) == {(False, True)}  # the weights really are channels_last (a 1-channel batch looks contiguous either way)
     train(_config(image_folder, tmp_path / "cl-split", memory_format="channels_last"), progress=False, stop_after=3)
     resumed = train(_config(image_folder, tmp_path / "cl-split", memory_format="channels_last"), resume=True, progress=False)
     a, b, reference = _weights(whole), _weights(resumed), _weights(nchw)

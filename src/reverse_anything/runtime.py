@@ -1,6 +1,7 @@
 """Where and how wide a command runs: the device and CPU-thread flags every command shares, checked once."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,16 +38,23 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+# torch's thread count is shared state (OpenMP keeps part of it per thread): one lock keeps
+# overlapping users from restoring each other's values (re-entrant, so nesting in one thread is fine).
+_THREAD_COUNT_LOCK = threading.RLock()
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the body on one CPU thread, then restore the thread count.
 
     LAPACK factorisations (QR) round differently with different thread counts; values that must
-    be bit-identical on every machine (a seeded measurement matrix) are computed inside this.
+    not depend on them (a seeded measurement matrix) are computed inside this. Other Python
+    threads may run single-threaded meanwhile, so keep the body short.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    with _THREAD_COUNT_LOCK:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)

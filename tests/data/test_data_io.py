@@ -319,6 +319,38 @@ def _write_tiff16(path: Path, values: np.ndarray, planar: bool = False) -> Path:
     return path
 
 
+def test_16_bit_planar_tiff_only_3_pixels_wide(tmp_path: Path) -> None:
+    """Samples-first layout is read from the file, not guessed from a 3-wide array's shape."""
+    values = RNG.integers(0, 65536, (7, 3, 3)).astype(np.uint16)
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "narrow.tif", values.transpose(2, 0, 1), photometric="rgb", planarconfig="separate")
+    rgb = read_image(tmp_path / "narrow.tif")
+    assert rgb.shape == (3, 7, 3)
+    torch.testing.assert_close(rgb.double(), torch.from_numpy(values / 65535.0).permute(2, 0, 1), rtol=0, atol=1e-7)
+
+
+def test_16_bit_grey_with_alpha_png_is_grey_at_full_depth(tmp_path: Path) -> None:
+    import png
+
+    values = RNG.integers(0, 65536, (H, W, 2)).astype(np.uint16)
+    with open(tmp_path / "la.png", "wb") as handle:
+        png.Writer(W, H, greyscale=True, alpha=True, bitdepth=16).write(handle, values.reshape(H, W * 2))
+    grey = read_image(tmp_path / "la.png", "keep")
+    assert grey.shape == (1, H, W)
+    torch.testing.assert_close(grey[0].double(), torch.from_numpy(values[..., 0] / 65535.0), rtol=0, atol=1e-7)
+
+
+def test_16_bit_cmyk_tiff_keeps_pillows_colour_conversion(tmp_path: Path) -> None:
+    import tifffile
+
+    values = RNG.integers(0, 65536, (H, W, 4)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cmyk.tif", values, photometric="separated")
+    with Image.open(tmp_path / "cmyk.tif") as img:
+        expected = np.asarray(img.convert("RGB"))
+    assert torch.equal(read_image(tmp_path / "cmyk.tif"), _chw(expected))
+
+
 @pytest.mark.parametrize(
     "make",
     [

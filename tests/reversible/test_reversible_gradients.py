@@ -280,3 +280,23 @@ def test_memory_counts_include_the_rng_snapshots_the_engine_keeps() -> None:
         held[dropout] = saved_bytes(lambda: sequence(x).square().mean(), sequence)
         assert rng_bytes_held(sequence(x)) == (12 * torch.get_rng_state().nbytes if dropout else 0)
     assert held[0.3] - held[0.0] == 12 * torch.get_rng_state().nbytes
+
+
+class Logs(nn.Module):
+    """F/G with a side effect on a list passed as context (a user's call counter, say)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, log: list) -> Tensor:
+        log.append(x.shape)
+        return 0.5 * torch.tanh(self.conv(x))
+
+
+@pytest.mark.parametrize("memory_saving", [True, False])
+def test_f_and_g_see_the_callers_own_context_objects_in_forward(memory_saving: bool) -> None:
+    sequence = ReversibleSequence([AdditiveCoupling(Logs(2), Logs(2)) for _ in range(3)], memory_saving=memory_saving)
+    log: list = []
+    sequence(torch.randn(1, 4, 5, 5, requires_grad=True), log).sum().backward()
+    assert len(log) == 6  # each F and G once, into the caller's list; the recompute writes to a copy

@@ -44,6 +44,7 @@ _COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
 _PALETTE_MODES = frozenset({"P", "PA"})
 _UINT16_MAX = 65535
 _TIFF_BITS_PER_SAMPLE = 258
+_TIFF_PHOTOMETRIC, _TIFF_PHOTOMETRIC_RGB = 262, 2
 
 # Pillow signals a bad file with many exception types depending on the codec.
 _DECODE_ERRORS = (
@@ -110,42 +111,50 @@ def _decode(path: Path, img: Image.Image) -> tuple[np.ndarray, bool]:
     raise ImageReadError(path, f"unsupported image mode {mode!r}")
 
 
-def _wide_colour_format(img: Image.Image) -> str | None:
-    """``"PNG"``/``"TIFF"`` when the file holds 16-bit colour samples, else ``None``.
+def _wide_sample_format(img: Image.Image) -> str | None:
+    """``"PNG"``/``"TIFF"`` when Pillow would cut the file's 16-bit samples to 8 bits, else ``None``.
 
-    Pillow has no 16-bit colour mode: it opens such files as 8-bit RGB(A) and silently drops the
-    low byte of every sample (planar TIFFs come out as garbage), so they are decoded by pypng /
-    tifffile instead. TIFFs say so in their BitsPerSample tag; for PNGs only the raw mode of the
-    undecoded tiles tells, so call this before ``img.load()``.
+    Pillow has no 16-bit colour mode: it opens 16-bit RGB(A) PNG/TIFF, and 16-bit grey+alpha
+    PNG, as 8-bit RGB(A) and silently drops the low byte of every sample (planar TIFFs come out
+    as garbage), so those are decoded by pypng / tifffile instead. TIFFs say so in their
+    BitsPerSample and PhotometricInterpretation tags (only RGB is rerouted: 16-bit CMYK keeps
+    Pillow's conversion); for PNGs only the raw mode of the undecoded tiles tells, so call this
+    before ``img.load()``.
     """
     if img.mode not in _COLOUR_MODES:
         return None
     if img.format == "TIFF":
         bits = img.tag_v2.get(_TIFF_BITS_PER_SAMPLE, 8)
-        return "TIFF" if max(bits if isinstance(bits, tuple) else (bits,)) > 8 else None
+        deep = max(bits if isinstance(bits, tuple) else (bits,)) > 8
+        return "TIFF" if deep and img.tag_v2.get(_TIFF_PHOTOMETRIC) == _TIFF_PHOTOMETRIC_RGB else None
     if img.format == "PNG":
         raw_modes = [tile.args[0] if isinstance(tile.args, tuple) else tile.args for tile in img.tile]
         return "PNG" if any(isinstance(raw, str) and ";16" in raw for raw in raw_modes) else None
     return None
 
 
-def _read_wide_colour(path: Path, file_format: str) -> np.ndarray:
-    """Float32 ``(H, W, 3)`` in [0, 1] from a 16-bit colour PNG or TIFF (first frame; alpha dropped)."""
+def _read_wide_samples(path: Path, file_format: str) -> tuple[np.ndarray, bool]:
+    """``(pixels, is_grey)`` at full depth from a 16-bit PNG or RGB TIFF (first frame; alpha dropped).
+
+    Pixels are float32 in [0, 1], ``(H, W)`` for grey(+alpha) PNGs, ``(H, W, 3)`` for colour.
+    Samples are scaled by 1/65535 as stored (a PNG's sBIT chunk is ignored, as for 16-bit grey).
+    """
     if file_format == "PNG":
-        width, height, rows, info = png.Reader(filename=os.fspath(path)).asDirect()
+        width, height, rows, info = png.Reader(filename=os.fspath(path)).read()
         samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
         samples = samples.reshape(height, width, info["planes"])
-        maximum = (1 << info["bitdepth"]) - 1
     else:
-        samples = tifffile.imread(path, key=0)
-        if samples.ndim == 3 and samples.shape[0] in (3, 4) and samples.shape[-1] not in (3, 4):
-            samples = samples.transpose(1, 2, 0)  # planar (separate) configuration
-        maximum = np.iinfo(samples.dtype).max if samples.dtype.kind == "u" else 0
-    if samples.ndim != 3 or samples.shape[-1] < 3 or samples.dtype.kind != "u":
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            samples = page.asarray()
+            if page.axes.startswith("S"):  # planar (separate) configuration: samples first
+                samples = np.moveaxis(samples, 0, -1)
+    if samples.ndim != 3 or samples.shape[-1] not in (1, 2, 3, 4) or samples.dtype != np.uint16:
         raise ImageReadError(
-            path, f"unsupported deep colour samples: shape {samples.shape}, {samples.dtype} (unsigned integers only)"
+            path, f"unsupported 16-bit samples: shape {samples.shape}, {samples.dtype} (expected grey or RGB, uint16)"
         )
-    return samples[..., :3].astype(np.float32) / np.float32(maximum)
+    unit = samples.astype(np.float32) / np.float32(_UINT16_MAX)
+    return (unit[..., 0], True) if samples.shape[-1] <= 2 else (unit[..., :3], False)
 
 
 def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Tensor:
@@ -161,8 +170,8 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
       * ``"keep"``: 1 channel for grey sources, 3 for colour ones.
 
     Grey sources are modes 1, L, LA, I;16*, I, F and palette images whose colours are all grey.
-    8-bit data is scaled by 1/255 and 16-bit data (I;16*, I, and 16-bit colour PNG/TIFF, read at
-    full depth through pypng/tifffile) by 1/65535; a 16-bit colour source has no 8-bit protocol
+    8-bit data is scaled by 1/255 and 16-bit data (I;16*, I, 16-bit RGB PNG/TIFF and 16-bit grey+alpha
+    PNG, the last three read at full depth through pypng/tifffile) by 1/65535; a 16-bit colour source has no 8-bit protocol
     Y, so ``"y"`` gives its float Y as ``"grey"`` does. Float (F) images must
     already lie in [0, 1]. Alpha channels are dropped (not composited). Only the first frame of a
     multi-frame file is read, and EXIF orientation is ignored: pixels are taken as stored.
@@ -183,10 +192,10 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
         raise ImageReadError(path, "file is empty")
     try:
         with Image.open(path) as img:
-            wide_colour = _wide_colour_format(img)
+            wide = _wide_sample_format(img)
             img.load()  # Pillow decodes lazily; force it so truncation is caught here.
-            if wide_colour:
-                pixels, is_grey = _read_wide_colour(path, wide_colour), False
+            if wide:
+                pixels, is_grey = _read_wide_samples(path, wide)
             else:
                 pixels, is_grey = _decode(path, img)
     except ImageReadError:

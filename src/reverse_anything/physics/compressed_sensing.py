@@ -25,7 +25,8 @@ def orthonormal_rows(n_rows: int, n_columns: int, seed: int) -> Tensor:
     matrix drawn on CPU from ``seed``. Its first k columns depend only on the first k Gaussian
     columns, so we factor just those: the rows for ratio 0.1 are the first rows of those for 0.3.
     Drawn and factored on CPU in float64, on one thread (QR rounds differently with different
-    thread counts), so every machine and device gets bit-identical values.
+    thread counts), so the values do not depend on the device or the thread count. Across CPUs,
+    LAPACK may pick other instruction-set paths and differ in the last bits (~1e-16).
     """
     generator = torch.Generator().manual_seed(seed)
     gaussian = torch.randn(n_columns, n_columns, generator=generator, dtype=torch.float64)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils import _pytree as pytree
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class CallTape:
         """Run ``fn(state, *context)``, keeping the generator state it started from if it used it."""
         if not self._record_rng:
             return fn(state, *context)
-        before = RngSnapshot.capture((state, *context))
+        before = RngSnapshot.capture((state, *pytree.tree_leaves(context)))  # devices of nested tensors too
         out = fn(state, *context)
         self._snapshots.append(None if before.is_current() else before)
         return out

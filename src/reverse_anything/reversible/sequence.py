@@ -145,10 +145,12 @@ class _ReversibleFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: Tensor, plan: _Plan, *tensor_inputs: Tensor
+        ctx: FunctionCtx, x: Tensor, plan: _Plan, context: tuple[object, ...], *tensor_inputs: Tensor
     ) -> Tensor:
+        # ``context`` is the caller's own (its tensors are ``tensor_inputs``): F/G see the very
+        # objects plain autograd would. The recompute in backward gets a rebuilt copy, so side
+        # effects there (a list F appends to) do not reach the caller twice.
         context_tensors = tensor_inputs[: len(plan.tensor_positions)]
-        context = plan.context_with(context_tensors)
         autocast = AutocastState.capture(x.device.type)
         tapes = []
         state = x
@@ -198,7 +200,7 @@ class _ReversibleFunction(torch.autograd.Function):
                     f"above check_drift={plan.check_drift:.3g}; gradients would be wrong"
                 )
         grad_x = grad if ctx.needs_input_grad[0] else None
-        return (grad_x, None, *sink.grads)
+        return (grad_x, None, None, *sink.grads)
 
 
 class ReversibleSequence(nn.Module):
@@ -271,7 +273,7 @@ class ReversibleSequence(nn.Module):
             own = (p for p in self.couplings.parameters() if p.requires_grad)
             params = tuple({id(p): p for p in (*own, *module_params)}.values())  # each shared one once
             if params or x.requires_grad or any(t.requires_grad for t in context_tensors):
-                return _ReversibleFunction.apply(x, plan, *context_tensors, *params)
+                return _ReversibleFunction.apply(x, plan, context, *context_tensors, *params)
         for coupling in self.couplings:
             x = coupling(x, *context)
         return x
