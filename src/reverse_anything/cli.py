@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import MappingProxyType
 from pathlib import Path
 from typing import Any, NoReturn
@@ -645,8 +648,45 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: warning: {one_line(Exception(record.getMessage()))}"
+
+
+@contextmanager
+def _warnings_on_one_line() -> Iterator[None]:
+    """Library warnings and log messages (Pillow or tifffile decoding around odd TIFF tags, say)
+    print as one prefixed line each while a command runs.
+
+    Python's default shows a warning's source file and line as well; a terminal user wants what
+    was odd about their input, one line each, like the errors.
+    """
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 (warnings' signature)
+        print(f"{PROG}: warning: {one_line(message if isinstance(message, Warning) else Warning(message))}",
+              file=sys.stderr if file is None else file)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter())
+    root = logging.getLogger()
+    warnings.showwarning = show
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        warnings.showwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input, 130 interrupted)."""
+    with _warnings_on_one_line():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         arguments = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(arguments)

@@ -379,3 +379,34 @@ def test_demo_with_an_operator_idm_was_not_trained_for_fails_before_the_other_me
     run_and_check(["demo", "--output-dir", str(tmp_path / "demo"), "--operator", "blur", "--quiet"], tmp_path, capsys,
                   "trained for operator 'cs', not 'blur'")
     assert asked == ["idm"]
+
+
+def _tiff_with_an_impossible_tag(path: Path) -> Path:
+    """A valid little-endian TIFF whose ImageDescription tag claims more data than the file holds."""
+    import struct
+
+    import tifffile
+
+    tifffile.imwrite(path, np.random.default_rng(3).integers(0, 256, (64, 64), dtype=np.uint8), description="a description")
+    data = bytearray(path.read_bytes())
+    assert data[:2] == b"II"
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for entry in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * entry
+        if struct.unpack_from("<H", data, at)[0] == 270:
+            struct.pack_into("<I", data, at + 4, 10**6)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_library_warning_about_the_input_is_one_line(tmp_path: Path, capsys) -> None:
+    """Pillow decodes this file but warns about the skipped tag: one prefixed line per warning, no source lines."""
+    odd = _tiff_with_an_impossible_tag(tmp_path / "odd.tif")
+    with pytest.warns(UserWarning, match="larger than file"):  # what Pillow alone says about it
+        Image.open(odd).load()
+    output = tmp_path / "out"
+    output.mkdir()
+    assert main(["measure", "--input", str(odd), "--block-size", "16", "--output", str(output / "y.safetensors")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("reverse-anything: warning: ") for line in lines), lines
+    assert any("larger than file" in line for line in lines)

@@ -191,3 +191,21 @@ def test_help_and_version(capsys) -> None:
     assert __version__ in capsys.readouterr().out
     assert main(["eval", "--help"]) == 0
     assert "--operator" in capsys.readouterr().out
+
+
+def test_library_warnings_and_log_messages_print_as_one_prefixed_line_each(capsys) -> None:
+    import logging
+    import warnings
+
+    from reverse_anything.cli import _warnings_on_one_line
+
+    root_handlers, show = list(logging.getLogger().handlers), warnings.showwarning
+    with _warnings_on_one_line(), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("odd tag\nskipped", UserWarning)
+        logging.getLogger("tifffile").warning("invalid\n  offset")
+    assert capsys.readouterr().err.splitlines() == [
+        "reverse-anything: warning: odd tag skipped",
+        "reverse-anything: warning: invalid offset",
+    ]
+    assert logging.getLogger().handlers == root_handlers and warnings.showwarning is show  # nothing left behind

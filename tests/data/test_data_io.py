@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -240,34 +239,6 @@ def test_corrupt_png_data(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match="cannot decode"):
         read_image(bad)
-
-
-def _tiff_with_an_impossible_tag(path: Path) -> Path:
-    """A valid little-endian TIFF whose ImageDescription tag claims more data than the file holds."""
-    import struct
-
-    import tifffile
-
-    tifffile.imwrite(path, RNG.integers(0, 256, (H, W), dtype=np.uint8), description="a description")
-    data = bytearray(path.read_bytes())
-    assert data[:2] == b"II"
-    ifd = struct.unpack_from("<I", data, 4)[0]
-    for entry in range(struct.unpack_from("<H", data, ifd)[0]):
-        at = ifd + 2 + 12 * entry
-        if struct.unpack_from("<H", data, at)[0] == 270:
-            struct.pack_into("<I", data, at + 4, 10**6)
-    path.write_bytes(bytes(data))
-    return path
-
-
-def test_damage_the_codec_only_warns_about_is_refused(tmp_path: Path) -> None:
-    bad = _tiff_with_an_impossible_tag(tmp_path / "tag.tif")
-    with pytest.warns(UserWarning):  # Pillow alone decodes it, warning on the way
-        Image.open(bad).load()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # and read_image lets no warning out: the refusal is the message
-        with pytest.raises(ImageReadError, match="tag.tif: damaged file .*larger than file"):
-            read_image(bad)
 
 
 def test_unsupported_mode(tmp_path: Path) -> None:

@@ -7,13 +7,9 @@ write never leaves a half-written file behind.
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
-import warnings
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -162,43 +158,6 @@ def _read_wide_samples(path: Path, file_format: str) -> tuple[np.ndarray, bool]:
     return (unit[..., 0], True) if samples.shape[-1] <= 2 else (unit[..., :3], False)
 
 
-class _LogRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def _damage_is_an_error(path: Path) -> Iterator[None]:
-    """Turn what the codecs only warn about (skipped tags, truncated strips) into an ImageReadError.
-
-    Pillow warns and tifffile logs when they decode around damage; the pixels may then be
-    wrong, so the file is refused instead, with the first complaint as the reason (this also
-    keeps the command line's error to one line). Only Pillow's kind of warning (UserWarning)
-    counts; others (DecompressionBombWarning, ResourceWarning) are passed on as they were.
-    """
-    logger = logging.getLogger("tifffile")
-    handler, propagate = _LogRecords(), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-    complaints = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    for other in (w for w in caught if not issubclass(w.category, UserWarning)):  # not about the file: pass on
-        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-    complaints += handler.messages
-    if complaints:
-        raise ImageReadError(path, f"damaged file ({one_line(Exception(complaints[0]))})")
-
-
 def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Tensor:
     """Read an image file as a float32 ``(C, H, W)`` tensor in [0, 1].
 
@@ -233,7 +192,7 @@ def read_image(path: StrPath, mode: str = "rgb", min_size: int = 1) -> torch.Ten
     if path.stat().st_size == 0:
         raise ImageReadError(path, "file is empty")
     try:
-        with _damage_is_an_error(path), Image.open(path) as img:
+        with Image.open(path) as img:
             wide = _wide_sample_format(img)
             img.load()  # Pillow decodes lazily; force it so truncation is caught here.
             if wide:

@@ -148,8 +148,9 @@ class _ReversibleFunction(torch.autograd.Function):
         ctx: FunctionCtx, x: Tensor, plan: _Plan, context: tuple[object, ...], *tensor_inputs: Tensor
     ) -> Tensor:
         # ``context`` is the caller's own (its tensors are ``tensor_inputs``): F/G see the very
-        # objects plain autograd would. The recompute in backward gets a rebuilt copy, so side
-        # effects there (a list F appends to) do not reach the caller twice.
+        # objects plain autograd would. The recompute in backward gets rebuilt copies of plain
+        # lists, tuples and dicts, so side effects on those (a list F appends to) do not reach the
+        # caller twice; other objects (pytree leaves) are shared with the recompute.
         context_tensors = tensor_inputs[: len(plan.tensor_positions)]
         autocast = AutocastState.capture(x.device.type)
         tapes = []
