@@ -53,7 +53,7 @@ class Job:
 
 
 def cs_job(folder: str, ratio: str, method: str) -> Job:
-    extra = ("--model", f"cs-{ratio}") if method == "idm" else ()
+    extra = ("--model", "cs") if method == "idm" else ()
     args = ("--data", f"../shared/data/{folder}", "--operator", "cs", "--ratio", ratio, "--method", method, *extra)
     if folder == "cbsd68_idm" and method != "idm":  # the classical CBSD68 runs live with the other classical ones
         return Job(f"cs{ratio}_{method}", args, "classical")
@@ -119,7 +119,7 @@ def commands_block(jobs: list[Job]) -> str:
 def model_note() -> str:
     """One line per shipped IDM file behind the ``cs-*`` names: what it serves and how it was trained."""
     weights = REPO / "src" / "reverse_anything" / "weights"
-    names = {name: stem for name, stem in shipped_models().items() if name in {f"cs-{r}" for r in RATIOS}}
+    names = {name: stem for name, stem in shipped_models().items() if name == "cs"}
     if not names:
         return "No IDM model is shipped yet."
     lines = []

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="image side in pixels (default 1024)")
     parser.add_argument("--tile", type=int, default=256, help="tile side (default 256)")
     parser.add_argument("--ratio", type=float, default=0.3)
-    parser.add_argument("--model", default="cs-0.3")
+    parser.add_argument("--model", default="cs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/tiled"))
     args = parser.parse_args()

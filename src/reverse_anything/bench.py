@@ -313,7 +313,7 @@ def run_bench(
     ratio: float = 0.5,
     limit: int | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
-    idm_model: str = "cs-0.5",
+    idm_model: str = "cs",
     ddpm_model: str = "ddpm",
     out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
     json_path: str | os.PathLike[str] | None = None,
@@ -420,7 +420,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rows to run, idm among them (default all; e.g. drop ddpm, the 1000-step row, for a quick run)")
     parser.add_argument("--limit", type=int, help="only the first N images (quick runs)")
     parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
-    parser.add_argument("--idm-model", default="cs-0.5", help="IDM model: shipped name or .safetensors path (default cs-0.5)")
+    parser.add_argument("--idm-model", default="cs", help="IDM model: shipped name or .safetensors path (default cs)")
     parser.add_argument("--ddpm-model", default="ddpm", help="DDPM prior: shipped name or .safetensors path (default ddpm)")
     parser.add_argument("--ddpm-steps", type=int, default=1000, help="ancestral steps of the ddpm row (default 1000)")
     parser.add_argument("--ddnm-steps", type=int, default=100, help="DDIM steps of the ddnm row (default 100)")

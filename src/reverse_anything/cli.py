@@ -317,8 +317,8 @@ def _add_method_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--method", choices=available_methods(), default="tv", help="restoration method (default tv)")
     group.add_argument("--tv-weight", type=float, help="tv: regularisation weight (default: tuned per operator)")
     group.add_argument("--tv-iterations", type=int, help="tv: maximum iterations (default: tuned per operator)")
-    group.add_argument("--model", help="idm: shipped model name (cs-0.1, cs-0.3, cs-0.5, or cs for every ratio in 0.1..0.5) or a .safetensors path; ddpm/ddnm: the prior (default: shipped 'ddpm')")
-    group.add_argument("--steps", type=_positive_int, help="ddpm / ddnm: sampling steps (default 1000 / 100)")
+    group.add_argument("--model", help="idm: shipped model name (cs: every CS ratio in 0.1..0.5, built on the wide DDPM prior; cs-scratch: the earlier model trained from scratch) or a .safetensors path; ddpm/ddnm/pnp: the prior (default: shipped 'ddpm' for ddpm/ddnm, 'ddpm-wide' for pnp)")
+    group.add_argument("--steps", type=_positive_int, help="ddpm / ddnm / pnp: sampling or denoising steps (default 1000 / 100 / tuned per operator)")
     group.add_argument("--progress", action="store_true", help="progress bar for the method's iterations")
     group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 

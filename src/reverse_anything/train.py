@@ -50,6 +50,7 @@ from .models.checkpoint import (
     DDPM_FORMAT,
     MODEL_FORMAT,
     ModelFileError,
+    load_ddpm,
     load_unique_state_dict,
     read_model_files,
     save_ddpm,
@@ -58,9 +59,11 @@ from .models.checkpoint import (
 )
 from .models.config import JsonConfig
 from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
+from .models.from_prior import load_prior_weights, prior_idm_config
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
 from .profiling import describe_hardware
+from .ema import EMA
 from .runtime import resolve_device, set_threads
 
 __all__ = ["TrainConfig", "train", "load_train_config", "run_training", "TrainingTask", "IDMTask", "DDPMTask", "TRAINING_METHODS"]
@@ -106,6 +109,9 @@ class TrainConfig(JsonConfig):
     checkpoint_every: int = 100
     time_limit_minutes: float | None = None
     init_from: str | None = None
+    init_prior: str | None = None
+    ema: float = 0.0
+    compile: bool = False
     model: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -131,6 +137,10 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"val_every and checkpoint_every must be >= 1 iteration, got {self.val_every}, {self.checkpoint_every}")
         if self.val_size < 32:
             raise ValueError(f"val_size must be >= 32 (crops are rounded down to the 32-pixel CS block), got {self.val_size}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"the EMA decay must lie in [0, 1) (0 = off), got {self.ema}")
+        if self.init_prior and (self.method != "idm" or self.init_from):
+            raise ValueError("--init-prior starts a new IDM from a DDPM prior: it needs --method idm and no --init-from")
         if self.time_limit_minutes is not None and not self.time_limit_minutes > 0:
             raise ValueError(f"the time limit must be > 0 minutes, got {self.time_limit_minutes}")
 
@@ -174,8 +184,10 @@ class CheckpointState:
     """Flatten / restore model + optimiser + RNG into one safetensors file (no pickle)."""
 
     @staticmethod
-    def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, iteration: int, sampler: dict, generator: Tensor, config: TrainConfig) -> None:
+    def save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, iteration: int, sampler: dict, generator: Tensor, config: TrainConfig, ema: EMA | None = None) -> None:
         tensors = {f"model.{k}": v for k, v in unique_state_dict(model).items()}
+        if ema is not None:
+            tensors.update(ema.state_tensors())
         optim_state = optimizer.state_dict()
         for index, state in optim_state["state"].items():
             for key, value in state.items():
@@ -192,7 +204,7 @@ class CheckpointState:
             save_file(tensors, str(temporary), metadata=metadata)
 
     @staticmethod
-    def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict, Tensor]:
+    def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None = None) -> tuple[int, dict, Tensor]:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as handle:
@@ -205,6 +217,8 @@ class CheckpointState:
                 _, index, name = key.split(".", 2)
                 state.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+        if ema is not None:
+            ema.load_state_tensors(tensors)
         sampler = {**json.loads(metadata["sampler"]), "generator": tensors["rng.sampler"]}
         return int(metadata["iteration"]), sampler, tensors["rng.train"]
 
@@ -343,6 +357,16 @@ class IDMTask(TrainingTask):
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
         self._operators: dict[float, CompressedSensing] = {}  # the matrix depends on the ratio only; permutations are cheap
+        self.prior: DDPMNet | None = None
+        if self.config.init_prior:
+            self.prior = load_ddpm(self.config.init_prior)
+            self.config.model = prior_idm_config(self.prior, **self.config.model).to_dict()
+
+    def load_initial_weights(self, model: nn.Module) -> None:
+        if self.prior is not None:
+            load_prior_weights(model, self.prior)  # type: ignore[arg-type]
+        else:
+            super().load_initial_weights(model)
 
     def build_model(self) -> IDM:
         return IDM(_model_config(self.config))
@@ -482,6 +506,7 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     layout = MEMORY_FORMATS[config.memory_format]
     model = task.build_model().to(device, memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    ema = EMA(model, config.ema) if config.ema else None
     holdout = _holdout_files(Path(config.data), config.val_holdout)
     sampler = RandomPatchSampler(
         config.data, config.patch_size, config.batch_size, seed=config.seed + 1000 * rank, progress=progress and rank == 0, exclude=holdout
@@ -490,16 +515,23 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     start = 0
     checkpoint_path = out / ("checkpoint.safetensors" if rank == 0 else f"checkpoint-rank{rank}.safetensors")
     if resume and checkpoint_path.is_file():
-        start, sampler_state, generator_state = CheckpointState.load(checkpoint_path, model, optimizer)
+        start, sampler_state, generator_state = CheckpointState.load(checkpoint_path, model, optimizer, ema)
         sampler.load_state_dict(sampler_state)
         generator.set_state(generator_state)
     else:
         if resume and rank == 0:
             print(f"no checkpoint at {checkpoint_path}; starting from {config.init_from or 'scratch'}")
-        if config.init_from:
+        if config.init_from or config.init_prior:
             task.load_initial_weights(model)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+        if ema is not None:  # the average starts from the initial weights
+            ema = EMA(model, config.ema)
     val_images = _validation_images(holdout, config.val_size) if rank == 0 else []
+    start_scores = out / "validation_at_start.json"  # the model before any training (an --init-prior IDM is already a solver)
+    if rank == 0 and val_images and start == 0:
+        atomic_write_text(start_scores, json.dumps(task.validate(model, val_images, device)) + "\n")
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if config.compile:
+        net = torch.compile(net)
     log_path = out / "log.csv"
     fields = ["iteration", "loss", "lr", *task.log_fields, "seconds", "val"]
     if rank == 0 and (not resume or not log_path.exists()):
@@ -525,11 +557,14 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        if ema is not None:
+            ema.update()
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or disable --amp")
         done = iteration + 1
         if rank == 0 and val_images and (done % config.val_every == 0 or done == config.iterations):
-            last_val = task.validate(model, val_images, device)
+            with ema.swapped_in() if ema is not None else contextlib.nullcontext():
+                last_val = task.validate(model, val_images, device)
         if rank == 0:
             with open(log_path, "a", newline="") as handle:
                 csv.writer(handle).writerow([done, f"{loss.item():.6f}", f"{optimizer.param_groups[0]['lr']:.3g}", *task.log_values(inputs), f"{time.monotonic() - tick:.3f}", json.dumps(last_val) if last_val and done % config.val_every == 0 else ""])
@@ -537,7 +572,7 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
         out_of_time = config.time_limit_minutes is not None and time.monotonic() - began > 60 * config.time_limit_minutes
         out_of_time = out_of_time or (stop_after is not None and done - start >= stop_after)
         if done % config.checkpoint_every == 0 or done == config.iterations or out_of_time:
-            CheckpointState.save(checkpoint_path, model, optimizer, done, sampler.state_dict(), generator.get_state(), config)
+            CheckpointState.save(checkpoint_path, model, optimizer, done, sampler.state_dict(), generator.get_state(), config, ema)
         if out_of_time:
             if rank == 0:
                 print(f"stopped at iteration {done}; continue with --resume")
@@ -546,9 +581,15 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     if rank == 0:
         info = {"iterations": done, "train_config": config.to_dict(), "world_size": world, "validation": last_val,
                 "hardware": describe_hardware(device), "train_minutes": round(_logged_seconds(log_path) / 60, 1)}
+        if start_scores.is_file():
+            info["validation_at_start"] = json.loads(start_scores.read_text())
+        if config.init_prior:
+            prior_training = task.prior.training_info if isinstance(task, IDMTask) and task.prior is not None else {}  # type: ignore[union-attr]
+            info["init_prior"] = {"model": config.init_prior, **{k: prior_training[k] for k in ("iterations", "train_minutes") if k in prior_training}}
         if config.init_from:
             info["init_from"] = {"model": config.init_from, **{k: task.init_training[k] for k in ("iterations", "train_minutes") if k in task.init_training}}
-        task.export(model, stem, info)
+        with ema.swapped_in() if ema is not None else contextlib.nullcontext():
+            task.export(model, stem, info)
     if dist.is_initialized():
         dist.barrier()
     return stem
@@ -584,6 +625,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     parser.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (shipped name or path); its architecture is the default")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--init-prior", metavar="PRIOR", help="idm: build the IDM on this DDPM prior (shipped name or path) and start from its weights, injectors at zero")
+    parser.add_argument("--ema", type=float, help="keep an exponential moving average of the weights with this decay (e.g. 0.999); validation and export use it")
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (worth it on a GPU)")
 
 
 def _model_overrides(args, method: str) -> dict:
@@ -601,7 +645,7 @@ def _model_overrides(args, method: str) -> dict:
 def train_from_args(args: argparse.Namespace) -> Path:
     """Build the TrainConfig from parsed flags and run :func:`train`."""
     set_threads(args.threads)
-    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "memory_format", "val_every", "checkpoint_every", "time_limit_minutes", "init_from"]
+    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "memory_format", "val_every", "checkpoint_every", "time_limit_minutes", "init_from", "init_prior", "ema", "compile"]
     overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
     base.model = {**base.model, **_model_overrides(args, base.method)}

@@ -17,7 +17,7 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
 def test_shipped_model_restores_an_image(colour_image: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out.png"
     code, stdout, _ = _run(["restore", "--image", str(colour_image), "--operator", "cs", "--ratio", "0.3",
-                            "--method", "idm", "--model", "cs-0.3", "--output", str(out)], capsys)
+                            "--method", "idm", "--model", "cs", "--output", str(out)], capsys)
     assert code == 0 and out.is_file()
     assert "PSNR" in stdout
 
@@ -26,7 +26,7 @@ def test_tiled_measurement_file_restores_tile_by_tile(colour_image: Path, tmp_pa
     measured, out = tmp_path / "y.safetensors", tmp_path / "out.png"
     code, _, _ = _run(["measure", "--input", str(colour_image), "--ratio", "0.3", "--tile", "32", "--output", str(measured)], capsys)
     assert code == 0
-    code, stdout, _ = _run(["restore", "--input", str(measured), "--method", "idm", "--model", "cs-0.3", "--output", str(out)], capsys)
+    code, stdout, _ = _run(["restore", "--input", str(measured), "--method", "idm", "--model", "cs", "--output", str(out)], capsys)
     assert code == 0 and out.is_file()
     code, _, err = _run(["restore", "--input", str(measured), "--tile", "16", "--output", str(tmp_path / "b.png")], capsys)
     assert code == 2 and "records its operator" in err
@@ -52,7 +52,7 @@ def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, c
 @pytest.mark.parametrize(
     "flags, expected",
     [
-        (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs-0.3"], "trained for operator 'cs'"),
+        (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs"], "trained for operator 'cs'"),
         (["--operator", "cs", "--ratio", "0.8", "--model", "cs"], "serves CS ratios 0.1..0.5, not 0.8"),
         (["--operator", "cs", "--ratio", "0.3", "--model", "no-such-model"], "no model 'no-such-model'"),
         (["--operator", "cs", "--ratio", "0.3", "--no-scramble", "--model", "cs"], "not plain (unscrambled) block CS"),

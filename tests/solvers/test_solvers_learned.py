@@ -12,7 +12,7 @@ from reverse_anything.solvers.learned import default_idm_model
 
 @pytest.fixture(scope="module")
 def restore():
-    return get_restorer("idm", model="cs-0.3")
+    return get_restorer("idm", model="cs")
 
 
 def test_tiled_restoration_is_the_network_run_on_each_tile(restore):
@@ -33,29 +33,29 @@ def test_tile_batch_does_not_change_the_result():
     x = torch.rand(1, 1, 96, 64)
     op = Tiled(CompressedSensing(0.3, (32, 32)), (96, 64), tile=32)
     y = op.A(x)
-    one = get_restorer("idm", model="cs-0.3", tile_batch=1)(op, y)
-    many = get_restorer("idm", model="cs-0.3", tile_batch=6)(op, y)
+    one = get_restorer("idm", model="cs", tile_batch=1)(op, y)
+    many = get_restorer("idm", model="cs", tile_batch=6)(op, y)
     torch.testing.assert_close(one, many, rtol=1e-5, atol=1e-5)
 
 
 def test_tiles_of_an_untrained_ratio_are_refused_before_any_work(restore):
     op = Tiled(CompressedSensing(0.8, (32, 32)), (64, 64), tile=32)
-    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratio 0.3 only, not 0.8"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratios 0.1..0.5, not 0.8"):
         restore(op, op.A(torch.rand(1, 1, 64, 64)))
 
 
 def test_bad_tile_batch_is_refused():
     with pytest.raises(ValueError, match="tile_batch"):
-        get_restorer("idm", model="cs-0.3", tile_batch=0)
+        get_restorer("idm", model="cs", tile_batch=0)
 
 
 @pytest.mark.parametrize(
     "op, expected",
     [
-        (CompressedSensing(0.3, (32, 32)), "cs-0.3"),
-        (CompressedSensing(0.5, (32, 32)), "cs-0.5"),
-        (CompressedSensing(0.25, (32, 32)), "cs"),  # no model for 0.25 alone: the shared one serves it
-        (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs-0.1"),
+        (CompressedSensing(0.3, (32, 32)), "cs"),
+        (CompressedSensing(0.5, (32, 32)), "cs"),
+        (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
+        (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
         (Inpainting((32, 32), keep_ratio=0.3), "cs"),  # which then refuses it with its own message
     ],
 )

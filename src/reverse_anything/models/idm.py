@@ -25,9 +25,20 @@ from ..diffusion.schedules import build_schedule
 from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0
 from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
-from .noise_estimator import NoiseEstimator
+from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
 
-__all__ = ["IDMConfig", "IDM", "DiffusionStep", "IncompatibleMeasurementError"]
+__all__ = ["IDMConfig", "IDM", "BACKBONES", "DiffusionStep", "IncompatibleMeasurementError"]
+
+
+BACKBONES = ("split", "prior")
+"""``split``: the CPU-sized reversible U-Net trained from scratch (couplings on channel halves, data in [0, 1]);
+``prior``: a DDPM prior's U-Net made reversible (:class:`PriorNoiseEstimator`, data in the prior's [-1, 1])."""
+
+
+STARTS = ("pinv", "unbiased")
+"""Where the chain starts: ``sqrt(alpha_bar_T) * A†y`` (``pinv``, the published IDM), or ``A†y`` divided by
+the measurement ratio ``m/n`` (``unbiased``: for random subsampling operators such as scrambled CS, whose
+``A†A`` averages ``(m/n) I``, this undoes the shrinkage a denoiser would otherwise read as signal)."""
 
 
 class IncompatibleMeasurementError(ValueError):
@@ -50,15 +61,27 @@ class IDMConfig(JsonConfig):
     operator: str = "cs"
     ratio_range: tuple[float, float] | None = (0.1, 0.5)
     block_size: int | None = 32
+    backbone: str = "split"
+    step_mixing: float = 0.5
+    start: str = "pinv"
+    injector: str = "before"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Refuse impossible settings here, so a bad config or model file fails with the reason, not deep in torch."""
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose {' or '.join(BACKBONES)}")
+        if self.injector not in INJECTOR_POSITIONS:
+            raise ValueError(f"unknown injector position {self.injector!r}; choose {' or '.join(INJECTOR_POSITIONS)}")
+        if self.start not in STARTS:
+            raise ValueError(f"unknown start {self.start!r}; choose {' or '.join(STARTS)}")
+        if not 0.05 < self.step_mixing < 1:
+            raise ValueError(f"step_mixing (the level-1 couplings' initial v) must lie in (0.05, 1), got {self.step_mixing}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not self.channels or len(self.channels) != len(self.depth):
             raise ValueError("channels and depth must be non-empty and of equal length")
-        if any(c < 2 or c % 2 for c in self.channels) or any(d < 1 for d in self.depth):
+        if self.backbone == "split" and (any(c < 2 or c % 2 for c in self.channels) or any(d < 1 for d in self.depth)):
             raise ValueError(f"channels must be even and >= 2 (couplings split them), depth >= 1; got {self.channels}, {self.depth}")
         if self.embed_dim < 1 or not self.schedule_s > 0 or not self.schedule_lambda >= 0:
             raise ValueError(f"need embed_dim >= 1, schedule_s > 0, schedule_lambda >= 0; got {self.embed_dim}, {self.schedule_s}, {self.schedule_lambda}")
@@ -99,9 +122,15 @@ class IDM(nn.Module):
     def __init__(self, config: IDMConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or IDMConfig()  # IDMConfig checked its values when it was made
-        backbone = NoiseEstimator(config.channels, config.depth, config.steps, config.embed_dim, config.memory_saving)
+        if config.backbone == "prior":
+            backbone = PriorNoiseEstimator(config.channels, config.depth, config.steps, config.embed_dim, config.memory_saving, config.injector)
+        else:
+            backbone = NoiseEstimator(config.channels, config.depth, config.steps, config.embed_dim, config.memory_saving)
         self.schedule = build_schedule(config.schedule, config.steps, config.schedule_s, config.schedule_lambda)
-        steps = [LeapfrogCoupling(DiffusionStep(backbone, t, config.learn_consistency)) for t in range(config.steps, 0, -1)]
+        steps = [
+            LeapfrogCoupling(DiffusionStep(backbone, t, config.learn_consistency), v_init=config.step_mixing)
+            for t in range(config.steps, 0, -1)
+        ]
         self.chain = ReversibleSequence(steps, memory_saving=config.memory_saving)
         self.help_scale = nn.Parameter(torch.tensor(1.0))
         self.merge_scale = nn.Parameter(torch.tensor(0.0))
@@ -126,16 +155,24 @@ class IDM(nn.Module):
                 )
 
     def forward(self, y: Tensor, physics) -> Tensor:
+        prior_range = self.config.backbone == "prior"
+        if prior_range:  # the prior's [-1, 1]: A(2x - 1) = 2y - A(1) for a linear A
+            y = 2.0 * y - physics.A(torch.ones_like(physics.A_dagger(y)))
         x_init = physics.A_dagger(y)
         if x_init.shape[1] != 1:
             raise ValueError(f"IDM models are grey: expected 1 channel, got {x_init.shape[1]} (restore colour per channel)")
         alpha_bar = self.schedule(x_init)
-        start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
-        state = torch.cat([start, self.help_scale * start], dim=1)
         ratio = measurement_ratio(y, x_init)
+        start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
+        if self.config.start == "unbiased":
+            start = start / ratio.view(-1, 1, 1, 1)
+        state = torch.cat([start, self.help_scale * start], dim=1)
+        if prior_range:  # a prior never saw a measurement ratio (it was trained at 1); the injectors bring y in
+            ratio = torch.ones_like(ratio)
         state = self.chain(state, alpha_bar, x_init, y, ratio, physics)
         x, h = state.chunk(2, dim=1)
-        return x + self.merge_scale * h
+        x = x + self.merge_scale * h
+        return (x + 1.0) / 2.0 if prior_range else x
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -19,6 +19,7 @@ from torch import Tensor
 from .classical import TV_DEFAULTS, LinearOperatorLike, pinv, tv
 from .diffusion import ddnm_restorer, ddpm_restorer
 from .learned import idm_restorer
+from .pnp import pnp_restorer
 
 __all__ = [
     "Restorer",
@@ -59,6 +60,7 @@ _FACTORIES: Mapping[str, RestorerFactory] = MappingProxyType(
         "idm": idm_restorer,
         "ddpm": ddpm_restorer,
         "ddnm": ddnm_restorer,
+        "pnp": pnp_restorer,
     }
 )
 

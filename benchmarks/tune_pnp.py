@@ -1,0 +1,97 @@
+"""Tune the PnP solver's settings per operator family, on held-out training images only.
+
+The images are the last 6 files of ``../shared/data/train`` (the ones training holds out for
+validation; no model trains on them), Y channel, centre-cropped to 96×96 (a multiple of the CS
+block and of the SR factor). Each operator setting is built exactly as ``reverse-anything eval``
+builds it from the same flags (``perm_seed`` = image index for CS). For each setting and each
+grid point the script runs ``pnp`` and records the mean PSNR; the best grid point per family
+(mean over that family's settings, e.g. the three CS ratios) goes into
+``reverse_anything.solvers.pnp.PNP_DEFAULTS``. Never run on a test set.
+
+    OMP_NUM_THREADS=1 python benchmarks/tune_pnp.py --out results/pnp
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from reverse_anything.cli import build_parser, operator_for_image
+from reverse_anything.data import list_image_files, read_image
+from reverse_anything.metrics import psnr
+from reverse_anything.models.checkpoint import load_ddpm
+from reverse_anything.profiling import describe_hardware
+from reverse_anything.solvers.pnp import PnPSettings, pnp
+
+TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+SETTINGS = {  # family -> eval flags of each setting (the README table's settings)
+    "cs": [["--operator", "cs", "--ratio", r] for r in ("0.1", "0.3", "0.5")],
+    "inpainting": [["--operator", "inpainting", "--keep-ratio", "0.3"]],
+    "blur": [["--operator", "blur", "--blur-sigma", "2", "--noise-sigma", "0.01"]],
+    "sr": [["--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic"]],
+    "mri": [["--operator", "mri", "--acceleration", "4", "--mri-mask", "random"]],
+}
+GRID = {"iterations": (20, 40), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01, 0.05)}
+
+
+def crops(size: int = 96) -> list[torch.Tensor]:
+    images = []
+    for path in list_image_files(TRAIN, recursive=True)[-6:]:
+        image = read_image(path, "y")
+        h, w = image.shape[-2:]
+        top, left = (h - size) // 2, (w - size) // 2
+        images.append(image[:, top : top + size, left : left + size].unsqueeze(0))
+    return images
+
+
+def score(flags: list[str], images: list[torch.Tensor], prior, settings: PnPSettings) -> float:
+    args = build_parser().parse_args(["eval", "--data", ".", *flags])
+    values = []
+    for index, x in enumerate(images):
+        op = operator_for_image(args, tuple(x.shape[-2:]), perm_seed=index)
+        y = op(x, generator=torch.Generator().manual_seed(index))  # A x plus the operator's noise, as eval draws it
+        values.append(psnr(pnp(op, y, prior, settings).clamp(0, 1), x, data_range=1.0).item())
+    return sum(values) / len(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prior", default="ddpm-wide")
+    parser.add_argument("--families", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--out", type=Path, default=Path("results/pnp"))
+    args = parser.parse_args()
+    if not TRAIN.is_dir():
+        print(f"tune_pnp: {TRAIN} is missing (this script needs the project's shared data)", file=sys.stderr)
+        return 2
+    prior, images = load_ddpm(args.prior), crops()
+    report: dict = {"command": " ".join(["python", *sys.argv]), "hardware": describe_hardware(), "prior": args.prior, "families": {}}
+    lines = [f"PnP tuning on the 6 held-out training images (96×96 Y crops), prior `{args.prior}`; {report['hardware']}.", ""]
+    for family in args.families:
+        rows = []
+        for iterations, sigma_start, data_sigma in itertools.product(*GRID.values()):
+            settings = PnPSettings(iterations=iterations, sigma_start=sigma_start, data_sigma=data_sigma)
+            scores = [score(flags, images, prior, settings) for flags in SETTINGS[family]]
+            rows.append({"iterations": iterations, "sigma_start": sigma_start, "data_sigma": data_sigma, "psnr": scores,
+                         "mean": sum(scores) / len(scores)})
+            print(f"{family} {iterations} {sigma_start} {data_sigma}: " + " / ".join(f"{s:.2f}" for s in scores), flush=True)
+        best = max(rows, key=lambda r: r["mean"])
+        report["families"][family] = {"grid": rows, "best": best}
+        lines += [f"**{family}** ({', '.join(' '.join(f[1:]) for f in SETTINGS[family])}): best iterations {best['iterations']}, "
+                  f"sigma_start {best['sigma_start']}, data_sigma {best['data_sigma']}: "
+                  + " / ".join(f"{s:.2f}" for s in best["psnr"]) + " dB", ""]
+        lines += ["| iterations | sigma_start | data_sigma | PSNR |", "|---:|---:|---:|---|"]
+        lines += [f"| {r['iterations']} | {r['sigma_start']} | {r['data_sigma']} | " + " / ".join(f"{s:.2f}" for s in r["psnr"]) + " |" for r in rows]
+        lines.append("")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "tune_pnp.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / "tune_pnp.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

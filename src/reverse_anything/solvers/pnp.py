@@ -1,0 +1,149 @@
+"""Plug-and-play on the DDPM prior: the prior as a Gaussian denoiser inside a half-quadratic splitting loop.
+
+:func:`prior_denoise` is the prior used as a denoiser: one clean-image estimate at the signal
+level whose noise matches ``sigma`` (Tweedie / the DDPM x0 prediction).  :func:`pnp` alternates
+that denoiser, at a noise level falling geometrically from ``sigma_start`` to ``sigma_end``, with
+a data step that talks to the operator only through ``A``, ``Aᵀ`` and ``A†``:
+
+    z = D(x, sigma_k);   x = argmin_x ||A x - y||² + rho_k ||x - z||²,   rho_k = (data_sigma / sigma_k)²
+
+(Zhang et al., DPIR, TPAMI 2021).  ``data_sigma = 0`` is the exact projection
+``z - A†(A z - y)`` (right where ``A†`` is exact and the measurement is clean); otherwise the data
+step is solved by conjugate gradients on ``(AᵀA + rho I) x = Aᵀy + rho z``, which needs no ``A†``.
+The settings per operator family (:data:`PNP_DEFAULTS`) were tuned on held-out training images by
+``benchmarks/tune_pnp.py``, never on a test set.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+import torch
+from torch import Tensor
+
+__all__ = ["PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "pnp_restorer", "conjugate_gradient"]
+
+
+@dataclass(frozen=True)
+class PnPSettings:
+    """One PnP configuration: iterations, the denoiser's sigma schedule (``[0, 1]`` image units), the data step."""
+
+    iterations: int = 20
+    sigma_start: float = 0.3
+    sigma_end: float = 0.01
+    data_sigma: float = 0.0
+    cg_iterations: int = 20
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.cg_iterations < 1:
+            raise ValueError(f"iterations and cg_iterations must be >= 1, got {self.iterations}, {self.cg_iterations}")
+        if not (0 < self.sigma_end <= self.sigma_start and math.isfinite(self.sigma_start)):
+            raise ValueError(f"need 0 < sigma_end <= sigma_start, got {self.sigma_end}, {self.sigma_start}")
+        if not (self.data_sigma >= 0 and math.isfinite(self.data_sigma)):
+            raise ValueError(f"data_sigma must be a finite number >= 0, got {self.data_sigma}")
+
+    def sigmas(self) -> list[float]:
+        """The geometric sigma schedule, ``sigma_start`` to ``sigma_end`` in ``iterations`` values."""
+        if self.iterations == 1:
+            return [self.sigma_end]
+        ratio = (self.sigma_end / self.sigma_start) ** (1 / (self.iterations - 1))
+        return [self.sigma_start * ratio**k for k in range(self.iterations)]
+
+
+# Filled from benchmarks/tune_pnp.py (results/pnp/tune_pnp.md); other operators use FALLBACK.
+PNP_DEFAULTS: Mapping[str, PnPSettings] = MappingProxyType({})
+FALLBACK_PNP = PnPSettings(iterations=20, sigma_start=0.3, sigma_end=0.01, data_sigma=0.01)
+
+# Operators whose A† is exact, so data_sigma = 0 may use the closed-form projection.
+EXACT_PSEUDO_INVERSE = frozenset({"cs", "inpainting", "denoising", "sr", "mri"})
+
+
+@torch.no_grad()
+def prior_denoise(prior, noisy: Tensor, sigma: float | Tensor) -> Tensor:
+    """The prior's clean estimate of ``noisy`` = image + N(0, sigma²) (``[0, 1]`` images, any channel count).
+
+    In the prior's ``[-1, 1]`` range the noise std is ``2 sigma``; the DDPM input at signal level
+    ``a`` is ``sqrt(a) x + sqrt(1 - a) eps``, so ``a = 1 / (1 + 4 sigma²)`` and ``x_t = sqrt(a) (2 noisy - 1)``.
+    """
+    n, c = noisy.shape[:2]
+    grey = noisy.reshape(n * c, 1, *noisy.shape[2:])
+    sigma = torch.as_tensor(sigma, dtype=grey.dtype, device=grey.device)
+    a = 1.0 / (1.0 + 4.0 * sigma**2)
+    x_t = a.sqrt() * (2.0 * grey - 1.0)
+    eps = prior(x_t, a.expand(grey.shape[0]))
+    x0 = (x_t - (1.0 - a).sqrt() * eps) / a.sqrt()
+    return ((x0 + 1.0) / 2.0).reshape(noisy.shape)
+
+
+def conjugate_gradient(apply, rhs: Tensor, x: Tensor, iterations: int, tolerance: float = 1e-6) -> Tensor:
+    """Solve ``apply(x) = rhs`` for a symmetric positive definite ``apply``, per image of the batch."""
+    dims = tuple(range(1, rhs.ndim))
+    r = rhs - apply(x)
+    p = r.clone()
+    rs = (r * r).sum(dims, keepdim=True)
+    stop = tolerance**2 * (rhs * rhs).sum(dims, keepdim=True)
+    for _ in range(iterations):
+        if bool((rs <= stop).all()):
+            break
+        ap = apply(p)
+        alpha = rs / (p * ap).sum(dims, keepdim=True).clamp_min(1e-30)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = (r * r).sum(dims, keepdim=True)
+        p = r + (rs_new / rs.clamp_min(1e-30)) * p
+        rs = rs_new
+    return x
+
+
+def _data_step(op, y: Tensor, z: Tensor, rho: float, settings: PnPSettings, exact: bool) -> Tensor:
+    if rho == 0.0 and exact:
+        return z - op.A_dagger(op.A(z) - y)
+    rho = max(rho, 1e-4)  # without an exact A† the projection is the limit of small rho
+    rhs = op.A_adjoint(y) + rho * z
+    return conjugate_gradient(lambda v: op.A_adjoint(op.A(v)) + rho * v, rhs, z, settings.cg_iterations)
+
+
+@torch.no_grad()
+def pnp(op, y: Tensor, prior, settings: PnPSettings | None = None, progress: bool = False) -> Tensor:
+    """Restore ``x`` from ``y = A x (+ noise)`` with the prior as the denoiser (see the module docstring)."""
+    from tqdm import tqdm
+
+    settings = settings or FALLBACK_PNP
+    family = str(getattr(op, "family", getattr(op, "name", "")))
+    exact = family in EXACT_PSEUDO_INVERSE and hasattr(op, "A_dagger")
+    x = op.A_dagger(y) if hasattr(op, "A_dagger") else op.A_adjoint(y)
+    for sigma in tqdm(settings.sigmas(), desc="pnp", unit="step", disable=not progress, leave=False):
+        z = prior_denoise(prior, x, sigma)
+        x = _data_step(op, y, z, (settings.data_sigma / sigma) ** 2, settings, exact)
+    return x
+
+
+def pnp_restorer(
+    model: str = "ddpm-wide",
+    steps: int | None = None,
+    sigma_start: float | None = None,
+    sigma_end: float | None = None,
+    data_sigma: float | None = None,
+    device: str | None = None,
+    progress: bool = False,
+):
+    """``restore(op, y)`` by :func:`pnp` on a prior (shipped name or path); ``steps`` is the number of
+    denoise + data steps; unset options take the operator family's tuned :data:`PNP_DEFAULTS`."""
+    from ..models.checkpoint import load_ddpm
+
+    prior = load_ddpm(model, device=device or "cpu")
+    overrides = {k: v for k, v in dict(iterations=steps, sigma_start=sigma_start, sigma_end=sigma_end, data_sigma=data_sigma).items() if v is not None}
+    PnPSettings(**{**vars(FALLBACK_PNP), **overrides})  # refuse impossible options now, not at the first image
+
+    def restore(op, y: Tensor) -> Tensor:
+        params = next(prior.parameters())
+        if params.device != y.device or params.dtype != y.dtype:
+            prior.to(device=y.device, dtype=y.dtype)
+        family = str(getattr(op, "family", getattr(op, "name", "")))
+        settings = replace(PNP_DEFAULTS.get(family, FALLBACK_PNP), **overrides)
+        return pnp(op, y, prior, settings, progress=progress)
+
+    restore.model = prior  # type: ignore[attr-defined]
+    return restore
