@@ -32,7 +32,7 @@ from .atomic import atomic_output, atomic_write_text
 from .bench import add_bench_arguments, bench_from_args
 from .data import IMAGE_SUFFIXES, example_images, quantize, read_image, write_image
 from .evaluate import EvalResult, OperatorFactory, evaluate_folder
-from .figures import labelled_grid
+from .figures import describe_operator, labelled_grid
 from .messages import one_line
 from .metrics import protocol_scores
 from .physics import (
@@ -48,7 +48,7 @@ from .physics import (
     Tiled,
     build_operator,
 )
-from .runtime import resolve_device
+from .runtime import resolve_device, set_threads, thread_setting
 from .solvers import Restorer, available_methods, get_restorer
 from .train import add_train_arguments, train_from_args
 
@@ -323,6 +323,19 @@ def _add_method_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 
 
+def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_positive_int,
+                        help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS; on a machine other jobs share, 1 is often fastest)")
+
+
+def _model_name(method: str, given: str | None, restorer: Restorer) -> str:
+    """The model a learned method used: the one named, or the shipped one it picked (printed and recorded)."""
+    if method == "idm":
+        return getattr(restorer, "model_name", given or "")
+    defaults = {"ddpm": "ddpm", "ddnm": "ddpm", "pnp": "ddpm-wide"}
+    return given or defaults.get(method, "")
+
+
 def _channel_of(image: Tensor) -> str:
     return "rgb" if image.shape[0] == 3 else "y"
 
@@ -425,7 +438,9 @@ def _read_input_image(path: Path, channel: str) -> Tensor:
 
 
 def command_measure(args: argparse.Namespace) -> int:
+    _check_source(args.input, "--input", "image")
     _check_output(args.output, MEASUREMENT_SUFFIXES)
+    args.channel = _auto_channel(args.input, args.channel)
     x = _read_input_image(args.input, args.channel)
     op = operator_for_image(args, (x.shape[-2], x.shape[-1]))
     y = op(x, generator=torch.Generator().manual_seed(args.noise_seed))
@@ -434,7 +449,25 @@ def command_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_source(path: Path, flag: str, what: str) -> None:
+    """A folder or a missing file given where one file is expected, said plainly."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; {flag} takes one {what} (to score a folder of images, use 'eval --data')")
+    if not path.exists():
+        raise UsageError(f"{flag} {path}: no such file")
+
+
+def _check_not_overwriting(source: Path, outputs: Sequence[Path | None], force: bool) -> None:
+    """Never replace the user's input image with a result, unless asked to."""
+    for output in outputs:
+        if output is not None and not force and output.resolve() == source.resolve():
+            raise UsageError(f"{output} is the input image: writing there would replace it (pick another path, or pass --force)")
+
+
 def command_restore(args: argparse.Namespace) -> int:
+    _check_source(args.input or args.image, "--input" if args.input else "--image", "measurement file" if args.input else "image")
+    if args.image is not None:
+        _check_not_overwriting(args.image, [args.output, args.grid], args.force)
     _check_output(args.output, IMAGE_SUFFIXES)
     _check_output(args.grid, IMAGE_SUFFIXES)
     if args.grid is not None and Path(args.grid).resolve() == Path(args.output).resolve():
@@ -449,7 +482,7 @@ def command_restore(args: argparse.Namespace) -> int:
         _check_no_operator_flags(args)
         y, op, image_shape, _ = load_measurement(args.input)
     else:
-        truth = _read_input_image(args.image, args.channel or "y")
+        truth = _read_input_image(args.image, _auto_channel(args.image, args.channel))
         op = operator_for_image(args, (truth.shape[-2], truth.shape[-1]))
         y = op(truth, generator=torch.Generator().manual_seed(args.noise_seed))
         image_shape = tuple(truth.shape[1:])
@@ -462,21 +495,40 @@ def command_restore(args: argparse.Namespace) -> int:
     restored = restored.cpu()
     if tuple(restored.shape[1:]) != tuple(image_shape):
         raise ValueError(f"the restored image has shape {tuple(restored.shape[1:])}, expected {tuple(image_shape)}")
+    model = _model_name(args.method, args.model, restorer)
+    scores = protocol_scores(restored[0], quantize(truth[0]), _channel_of(truth[0])) if truth is not None else None
     grid = None
     if args.grid is not None:  # built before anything is written, so a failure leaves no files
-        columns = [("pinv (A^+ y)", baseline[0].cpu()), (args.method, restored[0])]
+        columns = [(_panel_label("pinv (A^+ y)", baseline[0].cpu(), truth)), (_panel_label(args.method, restored[0], truth))]
         if truth is not None:
             columns.append(("ground truth", truth[0]))
-        grid = labelled_grid([columns])
+        grid = labelled_grid([columns], title=f"{describe_operator(op)}" + (f"; model {model}" if model else ""))
     write_image(args.output, restored[0], bits=args.bits)
     if grid is not None:
         write_image(args.grid, grid)
-    message = f"wrote {args.output} ({args.method}, {seconds:.2f} s)"
-    if truth is not None:
-        scores = protocol_scores(restored[0], quantize(truth[0]), _channel_of(truth[0]))
+    message = f"wrote {args.output}" + (f" and {args.grid}" if args.grid is not None else "") + f" ({args.method}"
+    message += (f", model {model}" if model else "") + f", {seconds:.2f} s)"
+    if scores is not None:
         message += f"  PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}"
     print(message)
     return 0
+
+
+def _panel_label(name: str, image: Tensor, truth: Tensor | None) -> tuple[str, Tensor]:
+    """A grid panel labelled with its name and, when the truth is known, its PSNR / SSIM against it."""
+    if truth is None:
+        return name, image
+    scores = protocol_scores(image.clamp(0, 1), quantize(truth[0]), _channel_of(truth[0]))
+    return f"{name}  {scores['psnr']:.2f} dB / {scores['ssim']:.3f}", image
+
+
+def _auto_channel(path: Path, channel: str | None) -> str:
+    """``--channel`` as given, else colour for a colour image and Y for a grey one (a user expects colour back)."""
+    if channel not in (None, "auto"):
+        return channel
+    image = read_image(path, mode="rgb")
+    grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+    return "y" if grey else "rgb"
 
 
 def _check_no_operator_flags(args: argparse.Namespace) -> None:
@@ -484,7 +536,7 @@ def _check_no_operator_flags(args: argparse.Namespace) -> None:
     given = [dest for dest in FLAG_OPERATORS if getattr(args, dest) is not None]
     if given or args.operator != "cs" or args.noise_sigma != 0.0 or args.noise_seed != 0 or args.tile is not None:
         raise UsageError("operator flags do not apply with --input: the measurement file records its operator")
-    if args.channel is not None:
+    if args.channel != "auto":
         raise UsageError("--channel does not apply with --input: the measurement file records its channel")
 
 
@@ -504,13 +556,24 @@ def command_eval(args: argparse.Namespace) -> int:
         method=args.method,
         device=device,
         crop_multiple=_crop_multiple(args),
+        strict=args.strict,
     )
-    result = dataclasses.replace(result, command=args.command_line)
-    print(result.format_table())
+    result = dataclasses.replace(result, command=args.command_line, threads=thread_setting(args.threads), model=_model_name(args.method, args.model, restorer))
+    for name, error in result.skipped:
+        print(f"{PROG}: warning: skipped {name}: {one_line(ValueError(error))}", file=sys.stderr)
+    if not result.rows:
+        raise ValueError(f"{args.data}: none of the {len(result.skipped)} images could be read")
+    print(result.format_table().splitlines()[-1] if args.quiet else result.format_table())
+    if result.model:
+        print(f"model: {result.model}")
     if args.json is not None:
         result.write_json(args.json)
     if args.csv is not None:
         result.write_csv(args.csv)
+    if result.skipped:
+        print(f"{PROG}: error: {len(result.skipped)} of {len(result.skipped) + result.n_images} images could not be read "
+              "(skipped, listed above); the scores are over the rest (--strict stops at the first)", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -521,8 +584,12 @@ def run_demo(
     crop_multiple: int = 1,
     device: torch.device = torch.device("cpu"),
     progress: bool = True,
+    command: str = "",
+    threads: str = "",
 ) -> list[EvalResult]:
     """Restore the shipped example images (Y channel) with each method; write a grid and JSON.
+
+    ``command`` and ``threads`` (how the CPU thread count was set) are recorded in ``results.json``.
 
     Writes ``grid.png`` (one row per image: each method's output, then the ground truth) and
     ``results.json`` (one evaluation document per method) into ``output_dir``.
@@ -538,11 +605,12 @@ def run_demo(
             truths[name] = truth[0].cpu()
             outputs.setdefault(name, []).append((method, restored[0].cpu()))
 
+        restorer = get_restorer(method)
         results.append(
             evaluate_folder(
                 examples[0].parent,
                 operator_factory,
-                get_restorer(method),
+                restorer,
                 channel="y",
                 progress=progress,
                 method=method,
@@ -551,6 +619,7 @@ def run_demo(
                 observe=keep,
             )
         )
+        results[-1] = dataclasses.replace(results[-1], model=_model_name(method, None, restorer))
     rank = {method: index for index, method in enumerate(methods)}  # back in the order asked for
     results.sort(key=lambda result: rank[result.method])
     psnr_of = {(result.method, row.name): row.psnr for result in results for row in result.rows}
@@ -559,8 +628,10 @@ def run_demo(
          (f"{name} (truth)", truths[name])]
         for name in sorted(truths)
     ]
+    results = [dataclasses.replace(r, command=command, threads=threads) for r in results]
+    title = f"{describe_operator(operator_factory((64, 64), 0))}; Y channel; PSNR against the truth"
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_image(output_dir / "grid.png", labelled_grid(rows))
+    write_image(output_dir / "grid.png", labelled_grid(rows, title=title))
     atomic_write_text(output_dir / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")
     return results
 
@@ -576,10 +647,15 @@ def command_demo(args: argparse.Namespace) -> int:
         crop_multiple=_crop_multiple(args),
         device=resolve_device(args.device),
         progress=not args.quiet,
+        command=args.command_line,
+        threads=thread_setting(args.threads),
     )
     print(f"{'method':<8}  {'PSNR':>7}  {'SSIM':>6}  {'s/image':>8}   (Y channel, {results[0].operator['operator']})")
     for result in results:
         print(f"{result.method:<8}  {result.psnr:7.2f}  {result.ssim:6.4f}  {result.seconds_per_image:8.3f}")
+    models = {r.method: r.model for r in results if r.model}
+    if models:
+        print("models: " + ", ".join(f"{method} {model}" for method, model in models.items()))
     print(f"wrote {args.output_dir / 'grid.png'} and {args.output_dir / 'results.json'}")
     return 0
 
@@ -595,8 +671,11 @@ def build_parser() -> argparse.ArgumentParser:
     measure = commands.add_parser("measure", help="image -> measurement file (.safetensors)")
     measure.add_argument("--input", type=Path, required=True, help="image file")
     measure.add_argument("--output", type=Path, required=True, help="measurement file, .safetensors")
-    measure.add_argument("--channel", choices=("y", "rgb", "grey"), default="y", help="image channels to measure (default y)")
+    measure.add_argument("--channel", choices=("auto", "y", "rgb", "grey"), default="auto",
+                         help="image channels to measure (default auto: rgb for a colour image, y for a grey one; "
+                         "y is the published evaluation protocol)")
     add_operator_arguments(measure)
+    _add_threads_argument(measure)
     measure.set_defaults(run=command_measure)
 
     restore = commands.add_parser("restore", help="measurement file or image -> restored image")
@@ -605,13 +684,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--image", type=Path, help="image to measure (with the operator flags) and restore")
     restore.add_argument("--output", type=Path, required=True, help="restored image (.png, .tif, ...)")
     restore.add_argument("--grid", type=Path, help="also write a before/after picture here")
-    restore.add_argument("--channel", choices=("y", "rgb", "grey"), help="with --image: channels (default y)")
+    restore.add_argument("--channel", choices=("auto", "y", "rgb", "grey"), default="auto",
+                         help="with --image: channels (default auto: rgb for a colour image, y for a grey one)")
+    restore.add_argument("--force", action="store_true", help="allow --output (or --grid) to be the --image file itself")
     restore.add_argument("--bits", type=int, choices=(8, 16), default=8,
                          help="bits per sample of the restored image (16: .png or .tif only; default 8)")
     restore.add_argument("--quiet", action="store_true",
                          help="no progress bar (default: a bar over the method's iterations when stderr is a terminal)")
     _add_method_arguments(restore)
     add_operator_arguments(restore)
+    _add_threads_argument(restore)
     restore.set_defaults(run=command_restore)
 
     evaluate = commands.add_parser("eval", help="score a method on a folder of images")
@@ -620,9 +702,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=_positive_int, help="only the first N images (sorted by name)")
     evaluate.add_argument("--json", type=Path, help="write means and per-image rows as JSON")
     evaluate.add_argument("--csv", type=Path, help="write per-image rows as CSV")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar, and only the mean line of the table")
+    evaluate.add_argument("--strict", action="store_true",
+                          help="stop at the first unreadable image (default: report it, score the rest, exit 2)")
     _add_method_arguments(evaluate)
     add_operator_arguments(evaluate)
+    _add_threads_argument(evaluate)
     evaluate.set_defaults(run=command_eval)
 
     demo = commands.add_parser("demo", help="run on the shipped example images and write a before/after grid")
@@ -631,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     add_operator_arguments(demo)
+    _add_threads_argument(demo)
     demo.set_defaults(run=command_demo)
 
     train = commands.add_parser("train", help="train an IDM model (or the DDPM baseline prior) on a folder of images")
@@ -644,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    print(f"exported {train_from_args(args)}.safetensors")
+    stem = train_from_args(args)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the model, so only it says so
+        print(f"exported {stem}.safetensors")
     return 0
 
 
@@ -691,6 +779,7 @@ def _main(argv: Sequence[str] | None) -> int:
         arguments = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(arguments)
         args.command_line = shlex.join([PROG, *arguments])
+        set_threads(getattr(args, "threads", None))
         return int(args.run(args))
     except SystemExit as exit_request:  # --help / --version
         return exit_request.code if isinstance(exit_request.code, int) else 0

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .atomic import atomic_write_text
-from .data import ImageFolder, quantize
+from .data import ImageFolder, ImageReadError, quantize
 from .metrics import protocol_scores
 from .metrics.protocol import CHANNELS
 from .physics import LinearPhysics
@@ -68,6 +68,9 @@ class EvalResult:
     crop_multiple: int = 1
     device: str = "cpu"
     command: str = ""
+    threads: str = ""
+    model: str = ""
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def n_images(self) -> int:
@@ -99,7 +102,10 @@ class EvalResult:
             "crop_multiple": self.crop_multiple,
             "device": self.device,
             "torch_threads": torch.get_num_threads(),
+            "threads_set_by": self.threads,
+            "model": self.model,
             "command": self.command,
+            "skipped": [{"name": name, "error": error} for name, error in self.skipped],
             "version": __version__,
             "images": [asdict(row) for row in self.rows],
         }
@@ -170,6 +176,7 @@ def evaluate_folder(
     device: str | torch.device = "cpu",
     crop_multiple: int = 1,
     observe: Callable[[str, Tensor, Tensor], None] | None = None,
+    strict: bool = True,
 ) -> EvalResult:
     """Measure every image of ``folder`` (sorted by name), restore it and score it.
 
@@ -189,6 +196,7 @@ def evaluate_folder(
         crop_multiple: crop each image's bottom/right to multiples of this (e.g. the SR factor).
         observe: called as ``observe(name, truth, restored)`` (both ``(1, C, H, W)``) for
             every image, e.g. to keep outputs for a figure.
+        strict: an unreadable image raises; ``False`` records it in ``skipped`` and scores the rest.
 
     Returns:
         The per-image scores, seconds (restorer only) and the first image's operator config.
@@ -199,8 +207,16 @@ def evaluate_folder(
     images = ImageFolder(folder, mode="y" if channel == "y" else "rgb", limit=limit)
     rows: list[ImageScore] = []
     first_config: dict[str, Any] = {}
-    bar = tqdm(images, desc="eval", unit="image", disable=not progress, leave=False)
-    for index, (name, image) in enumerate(bar):
+    skipped: list[tuple[str, str]] = []
+    bar = tqdm(range(len(images)), desc="eval", unit="image", disable=not progress, leave=False)
+    for index in bar:
+        try:
+            name, image = images[index]
+        except ImageReadError as error:
+            if strict:
+                raise
+            skipped.append((images.paths[index].name, str(error)))
+            continue
         image = crop_to_multiple(image, crop_multiple)
         truth_uint8 = quantize(image)  # exact: the file's 8-bit values (16-bit files are rounded)
         x = (torch.from_numpy(truth_uint8).float() / 255).to(device)
@@ -229,4 +245,5 @@ def evaluate_folder(
         data=str(Path(folder)),
         crop_multiple=crop_multiple,
         device=str(device),
+        skipped=tuple(skipped),
     )

@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-__all__ = ["labelled_grid"]
+__all__ = ["labelled_grid", "describe_operator"]
 
 LabelledImage = tuple[str, Tensor]
 
@@ -27,8 +27,27 @@ def _as_rgb_uint8(image: Tensor) -> np.ndarray:
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def labelled_grid(rows: Sequence[Sequence[LabelledImage]], gap: int = 6) -> Tensor:
+_HIDDEN_KEYS = {"operator", "image_size", "seed", "perm_seed", "eps", "inner"}
+
+
+def describe_operator(op) -> str:
+    """A one-line description of an operator from its ``config()`` for picture titles, e.g. ``cs: ratio 0.3, block_size 32``.
+
+    Scalars only (arrays, seeds and sizes are left out); a tiled operator describes the operator it tiles.
+    """
+    config = op.config()
+    prefix = ""
+    if config.get("operator") == "tiled" and isinstance(config.get("inner"), dict):
+        prefix, config = f"tiled {config['tile'][0]}x{config['tile'][1]}, ", config["inner"]
+    parts = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in config.items()
+             if k not in _HIDDEN_KEYS and isinstance(v, (int, float, str, bool)) and v is not None and not (k == "noise_sigma" and v == 0)]
+    return f"{config.get('operator', type(op).__name__)}: {prefix}" + ", ".join(parts)
+
+
+def labelled_grid(rows: Sequence[Sequence[LabelledImage]], gap: int = 6, title: str | None = None) -> Tensor:
     """Tile labelled images row by row into one ``(3, H, W)`` float image in [0, 1].
+
+    ``title``, when given, is one line of text above the whole grid (what was measured, say).
 
     Each cell is as large as the largest image in its row and column; smaller images sit in
     the top-left corner on a white background. The label is written above its image.
@@ -45,13 +64,16 @@ def labelled_grid(rows: Sequence[Sequence[LabelledImage]], gap: int = 6) -> Tens
         for column in range(n_columns)
     ]
     row_heights = [max(cell[1].shape[0] for cell in row) + label_height for row in pixels]
+    title_height = font.getbbox(title)[3] + gap if title else 0
     canvas = Image.new(
         "RGB",
-        (sum(column_widths) + gap * (n_columns + 1), sum(row_heights) + gap * (len(rows) + 1)),
+        (sum(column_widths) + gap * (n_columns + 1), title_height + sum(row_heights) + gap * (len(rows) + 1)),
         (_BACKGROUND,) * 3,
     )
     draw = ImageDraw.Draw(canvas)
-    top = gap
+    if title:
+        draw.text((gap, gap), title, fill=_TEXT, font=font)
+    top = gap + title_height
     for row, height in zip(pixels, row_heights):
         left = gap
         for (label, image), width in zip(row, column_widths):

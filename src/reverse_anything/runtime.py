@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["resolve_device", "set_threads", "single_threaded"]
+__all__ = ["resolve_device", "set_threads", "single_threaded", "thread_setting"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,6 +36,18 @@ def set_threads(threads: int | None) -> None:
     if threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+
+
+def thread_setting(threads: int | None) -> str:
+    """How this process's CPU thread count was chosen, for result files: ``--threads N``,
+    ``OMP_NUM_THREADS=N`` or torch's default (with the count it chose)."""
+    import os
+
+    if threads is not None:
+        return f"--threads {threads}"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    return f"torch default ({torch.get_num_threads()})"
 
 
 # torch's thread count is shared state (OpenMP keeps part of it per thread): one lock keeps

@@ -660,7 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reverse-anything train", description=__doc__.splitlines()[0])
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    print(f"exported {train_from_args(args)}.safetensors")
+    stem = train_from_args(args)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes the model
+        print(f"exported {stem}.safetensors")
     return 0
 
 

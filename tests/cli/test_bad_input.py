@@ -129,7 +129,7 @@ def test_bad_image_inside_an_eval_folder(good_image: Path, tmp_path: Path, capsy
     corrupt(tmp_path)
     output = tmp_path / "out"
     output.mkdir()
-    arguments = ["eval", "--data", str(tmp_path), "--method", "pinv", "--block-size", "16", "--quiet",
+    arguments = ["eval", "--data", str(tmp_path), "--method", "pinv", "--block-size", "16", "--quiet", "--strict",
                  "--json", str(output / "r.json"), "--csv", str(output / "r.csv")]
     run_and_check(arguments, output, capsys, "corrupt.png")
 

@@ -21,7 +21,7 @@ def pixels(path: Path) -> np.ndarray:
 
 
 def test_measure_then_restore_equals_restoring_the_image(colour_image: Path, tmp_path: Path, capsys) -> None:
-    flags = [*FAST_CS, "--noise-sigma", "0.01", "--noise-seed", "5"]
+    flags = [*FAST_CS, "--noise-sigma", "0.01", "--noise-seed", "5", "--channel", "y"]  # a colour image's default is rgb
     measurement = tmp_path / "y.safetensors"
     assert main(["measure", "--input", str(colour_image), "--output", str(measurement), *flags]) == 0
     with safe_open(measurement, framework="pt") as handle:
@@ -86,7 +86,7 @@ def test_restore_writes_16_bit_colour_and_shows_a_progress_bar_when_asked(colour
 )
 def test_every_operator_round_trips_through_a_file(colour_image: Path, tmp_path: Path, flags, shape) -> None:
     measurement, output = tmp_path / "y.safetensors", tmp_path / "x.png"
-    assert main(["measure", "--input", str(colour_image), "--output", str(measurement), *flags]) == 0
+    assert main(["measure", "--input", str(colour_image), "--output", str(measurement), "--channel", "y", *flags]) == 0
     with safe_open(measurement, framework="pt") as handle:
         if shape is not None:
             assert tuple(handle.get_tensor("y").shape) == shape
@@ -100,7 +100,7 @@ def test_user_mask_and_matrix_files(colour_image: Path, tmp_path: Path) -> None:
     Image.fromarray(mask).save(tmp_path / "mask.png")
     output = tmp_path / "x.png"
     assert main(["restore", "--image", str(colour_image), "--operator", "inpainting", "--mask", str(tmp_path / "mask.png"),
-                 "--method", "pinv", "--output", str(output)]) == 0
+                 "--method", "pinv", "--channel", "y", "--output", str(output)]) == 0
     restored = pixels(output)
     assert (restored[1::2] == 0).all() and restored[::2].any()  # A†y keeps the observed rows only
 
@@ -108,7 +108,7 @@ def test_user_mask_and_matrix_files(colour_image: Path, tmp_path: Path) -> None:
     Image.open(colour_image).crop((0, 0, 8, 8)).save(small)
     np.save(tmp_path / "m.npy", np.eye(64)[::2])
     assert main(["restore", "--image", str(small), "--operator", "matrix", "--matrix", str(tmp_path / "m.npy"),
-                 "--method", "pinv", "--output", str(output)]) == 0
+                 "--method", "pinv", "--channel", "y", "--output", str(output)]) == 0
     assert pixels(output).shape == (8, 8)
 
 
@@ -133,7 +133,7 @@ def test_large_operator_arrays_travel_as_tensors_not_header_text(colour_image: P
 def test_eval_writes_table_json_and_csv(image_folder: Path, tmp_path: Path, capsys) -> None:
     json_path, csv_path = tmp_path / "r.json", tmp_path / "r.csv"
     arguments = ["eval", "--data", str(image_folder), *FAST_CS, "--method", "tv", "--tv-iterations", "30",
-                 "--channel", "y", "--limit", "2", "--json", str(json_path), "--csv", str(csv_path), "--quiet"]
+                 "--channel", "y", "--limit", "2", "--json", str(json_path), "--csv", str(csv_path)]
     assert main(arguments) == 0
     document = json.loads(json_path.read_text())
     assert {"psnr", "ssim", "n_images", "seconds_per_image", "channel", "method", "operator", "images"} <= set(document)

@@ -42,6 +42,7 @@ def idm_restorer(model: str | None = None, device: str | None = None, progress: 
         name = model if model is not None else default_idm_model(op)
         if name not in loaded:
             loaded[name] = load_idm(name, device=device or "cpu")
+        restore.model_name = name  # type: ignore[attr-defined]  # what the last measurement got, for reports
         return loaded[name]
 
     def run(network, op, y: Tensor) -> Tensor:
