@@ -134,8 +134,15 @@ def model_note() -> str:
                   if init else "")
         total = (f" ({init['train_minutes'] + info['train_minutes']:.1f} min in all)"
                  if init and isinstance(init.get("train_minutes"), float) and isinstance(info.get("train_minutes"), float) else "")
+        config = json.loads((weights / f"{stem}.json").read_text())["config"]
+        if config.get("backbone") == "prior":
+            prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
+            origin = (f"IDM (T = {config['steps']}) built on the DDPM prior `ddpm-wide` ({prior_info['iterations']} iterations, "
+                      f"{prior_info['train_minutes']} min on {prior_info['hardware'].split(';')[0]}), fine-tuned end to end in two runs, "
+                      f"{init.get('iterations')} + ") if init else origin
+            total = f" ({init['train_minutes'] + info['train_minutes']:.1f} min of IDM fine-tuning)" if init else total
         lines.append(f"- `{stem}` ({served}; {span}): {origin}{info.get('iterations')} iterations, batch {cfg.get('batch_size')}, "
-                     f"{cfg.get('patch_size')}² Y patches of `{cfg.get('data')}` (CBSD432 + T91), "
+                     f"{cfg.get('patch_size')}² Y patches of `{'../shared/data/train' if cfg.get('data') == '.gpu/train' else cfg.get('data')}` (CBSD432 + T91), "
                      f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min{total}; command and log in `weights/TRAINING.md`.")
     return "Shipped IDM models:\n\n" + "\n".join(lines)
 
@@ -176,6 +183,17 @@ def build_tables() -> str:
         "reversible engine on). The shipped models were trained in NCHW with one thread per job (two jobs side by "
         "side on the two cores); read the row of your thread count before choosing `--memory-format`.",
     }
+    denoise = REPO / "results" / "denoise" / "denoise.md"
+    if denoise.is_file():
+        parts += ["", "### The DDPM priors as Gaussian denoisers (one step), beside TV", "", denoise.read_text().strip(),
+                  "", "Target (issue #12): the prior ≥ TV + 1.5 dB at σ = 25 on both sets."]
+    curves = REPO / "results" / "device-2026-11-29"
+    if (curves / "idm_curves.png").is_file():
+        parts += ["", "### Training curves: validation PSNR against training minutes", "",
+                  "IDM on the prior at T = 3 / 5 / 8 (the equal-GPU-time pilot, iteration 0 = the prior as a T-step solver before "
+                  "fine-tuning) and the IDM trained from scratch on the CPU; then the priors "
+                  "(`results/device-2026-11-29/README.md` has the tables and commands).", "",
+                  "![IDM curves](results/device-2026-11-29/idm_curves.png)", "", "![prior curves](results/device-2026-11-29/prior_curves.png)"]
     for key, title, path in (("ablation", "### IDM ablations (equal short budgets)", REPO / "results" / "ablation" / "ablation.md"),
                              ("reversible", "### Reversible engine: memory and time per training step", REPO / "results" / "reversible_memory.md"),
                              ("tiled", "### Large images: whole-image vs tiled measurement (`--tile`)", REPO / "results" / "tiled" / "tiled.md"),

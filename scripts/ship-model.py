@@ -5,7 +5,8 @@
 
 Copies ``RUN/model.safetensors`` to ``weights/STEM.safetensors``, ``RUN/model.json`` to
 ``weights/STEM.json`` (with the ``--command`` lines added to its training record, so the file
-says how to reproduce it) and ``RUN/log.csv`` to ``weights/STEM.log.csv``, then points every
+says how to reproduce it) and ``RUN/log.csv`` to ``results/training-logs/STEM.log.csv`` (in the repository,
+not the wheel), then points every
 ``--names`` entry of ``weights/models.json`` at ``STEM``. The model is loaded once first, so a
 broken export is refused before anything is replaced.
 """
@@ -19,16 +20,19 @@ from pathlib import Path
 from reverse_anything.atomic import atomic_output, atomic_write_text
 from reverse_anything.models.checkpoint import MODEL_FORMAT, load_ddpm, load_idm
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "reverse_anything" / "weights"
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "src" / "reverse_anything" / "weights"
+LOGS = REPO / "results" / "training-logs"
 
 
-def ship(run: Path, stem: str, names: list[str], commands: list[str], weights: Path = WEIGHTS) -> None:
+def ship(run: Path, stem: str, names: list[str], commands: list[str], weights: Path = WEIGHTS, logs: Path = LOGS) -> None:
     document = json.loads((run / "model.json").read_text())
     loader = load_idm if document.get("format") == MODEL_FORMAT else load_ddpm
     loader(run / "model")  # refuses a broken or foreign export before anything is replaced
     document["training"]["commands"] = commands
-    for source, suffix in ((run / "model.safetensors", ".safetensors"), (run / "log.csv", ".log.csv")):
-        with atomic_output(weights / f"{stem}{suffix}") as temporary:
+    logs.mkdir(parents=True, exist_ok=True)
+    for source, target in ((run / "model.safetensors", weights / f"{stem}.safetensors"), (run / "log.csv", logs / f"{stem}.log.csv")):
+        with atomic_output(target) as temporary:
             shutil.copyfile(source, temporary)
     atomic_write_text(weights / f"{stem}.json", json.dumps(document, indent=2) + "\n")
     registry_path = weights / "models.json"

@@ -64,7 +64,7 @@ def test_ship_model_copies_the_files_records_the_command_and_registers_the_names
     model = IDM(IDMConfig(steps=1, channels=(8, 32), depth=(1, 1), embed_dim=8))
     save_idm(model, run / "model", training={"iterations": 3})
     (run / "log.csv").write_text("iteration,loss\n1,0.5\n")
-    _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["train --a", "train --b"], weights=weights)
+    _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["train --a", "train --b"], weights=weights, logs=tmp_path / "logs")
 
     registry = json.loads((weights / "models.json").read_text())["models"]
     assert registry == {"cs": "idm-cs", "cs-0.5": "tuned"}
@@ -72,7 +72,8 @@ def test_ship_model_copies_the_files_records_the_command_and_registers_the_names
     assert shipped.training_info == {"iterations": 3, "commands": ["train --a", "train --b"]}
     for name, value in model.state_dict().items():
         assert torch.equal(value, shipped.state_dict()[name])
-    assert (weights / "tuned.log.csv").read_text() == "iteration,loss\n1,0.5\n"
+    assert (tmp_path / "logs" / "tuned.log.csv").read_text() == "iteration,loss\n1,0.5\n"  # in the repository, not the wheel
+    assert not list(weights.glob("*.csv"))
 
 
 def test_ship_model_refuses_a_broken_export_and_replaces_nothing(tmp_path: Path) -> None:
@@ -83,5 +84,5 @@ def test_ship_model_refuses_a_broken_export_and_replaces_nothing(tmp_path: Path)
     (run / "model.json").write_text('{"format": "reverse-anything-idm", "config": {}, "training": {}}')
     (run / "model.safetensors").write_bytes(b"not weights")
     with pytest.raises(ValueError, match="cannot read weights"):
-        _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["x"], weights=weights)
+        _load("ship-model").ship(run, "tuned", ["cs-0.5"], ["x"], weights=weights, logs=tmp_path / "logs")
     assert sorted(p.name for p in weights.iterdir()) == ["models.json"]

@@ -81,3 +81,18 @@ def test_init_prior_is_refused_where_it_does_not_apply(image_folder, prior_stem,
         _idm_config(image_folder, tmp_path, prior_stem, ema=1.5).validate()
     with pytest.raises(ValueError, match="the prior has channels"):
         train(_idm_config(image_folder, tmp_path, prior_stem, model={"channels": [8, 32]}), progress=False)
+
+
+def test_fine_tuning_moves_the_injectors_of_an_after_model_before_the_blocks(image_folder, prior_stem, tmp_path):
+    """``--init-from`` an ``injector = "after"`` model with ``injector = "before"``: same weights, swapped slots,
+    and (injectors still zero) the same output."""
+    after = train(_idm_config(image_folder, tmp_path / "after", prior_stem, iterations=1, lr=1e-12, warmup=0,
+                              model={"steps": 2, "step_mixing": 0.1, "start": "unbiased", "injector": "after"}), progress=False)
+    moved = train(_idm_config(image_folder, tmp_path / "before", None, init_prior=None, init_from=f"{after}.safetensors",
+                              iterations=1, lr=1e-12, warmup=0, model={"injector": "before"}), progress=False)
+    a, b = load_idm(f"{after}.safetensors"), load_idm(f"{moved}.safetensors")
+    assert a.config.injector == "after" and b.config.injector == "before"
+    op = CompressedSensing(0.3, (32, 32))
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(b(op.A(x), op), a(op.A(x), op), rtol=1e-4, atol=1e-4)

@@ -59,7 +59,7 @@ from .models.checkpoint import (
 )
 from .models.config import JsonConfig
 from .models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
-from .models.from_prior import load_prior_weights, prior_idm_config
+from .models.from_prior import load_prior_weights, move_injectors, prior_idm_config
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
 from .profiling import describe_hardware
@@ -294,19 +294,25 @@ class TrainingTask(ABC):
     model_format: str = ""  # the model file format this task writes (and fine-tunes from)
     model_kind: str = ""  # the model's name in messages
     run_keys: frozenset[str] = frozenset()  # model keys the run sets itself, never taken from --init-from
+    overridable_keys: frozenset[str] = frozenset()  # inherited unless the run sets them (the task converts the weights)
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config = dataclasses.replace(config, model=dict(config.model))  # the caller's config stays as given
         self.init_training: dict = {}  # the training record of the --init-from model, if any
+        self.init_architecture: dict = {}  # the --init-from model's config
         if config.init_from:
             document, _ = read_model_files(config.init_from, self.model_format, self.model_kind)
             self.init_training = document.get("training", {})
             config.model = self._inherit_architecture(document["config"], config.model)
 
     def _inherit_architecture(self, inherited: dict, requested: dict) -> dict:
-        """``requested`` model keys on top of the ``--init-from`` model's; a key set to another value is an error."""
+        """``requested`` model keys on top of the ``--init-from`` model's; a key set to another value is an error
+        (except ``overridable_keys``, which the task knows how to convert the weights for)."""
         plain = lambda value: json.loads(json.dumps(value))  # noqa: E731 - tuples and lists compare equal
+        self.init_architecture = dict(inherited)
         for key, value in requested.items():
+            if key in self.overridable_keys:
+                continue
             if key in inherited and key not in self.run_keys and plain(value) != plain(inherited[key]):
                 raise ValueError(
                     f"--init-from {self.config.init_from}: that model has {key} = {plain(inherited[key])}, "
@@ -353,6 +359,7 @@ class IDMTask(TrainingTask):
     model_format = MODEL_FORMAT
     model_kind = "IDM"
     run_keys = frozenset({"memory_saving", "operator", "ratio_range", "block_size", "extra"})
+    overridable_keys = frozenset({"injector"})  # weights move between the coupling slots (move_injectors)
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -365,8 +372,15 @@ class IDMTask(TrainingTask):
     def load_initial_weights(self, model: nn.Module) -> None:
         if self.prior is not None:
             load_prior_weights(model, self.prior)  # type: ignore[arg-type]
-        else:
-            super().load_initial_weights(model)
+            return
+        _, tensors = read_model_files(self.config.init_from, self.model_format, self.model_kind)
+        config: IDMConfig = model.config  # type: ignore[assignment]
+        if config.backbone == "prior":  # the injectors may have moved (--init-from an "after" model, injector "before")
+            tensors = move_injectors(tensors, self.init_architecture.get("injector", "before"), config.injector)
+        try:
+            load_unique_state_dict(model, tensors)
+        except ModelFileError as error:
+            raise ValueError(f"--init-from {self.config.init_from}: {error}") from None
 
     def build_model(self) -> IDM:
         return IDM(_model_config(self.config))

@@ -10,14 +10,16 @@ the range-null-space projection on the prior (its PSNR at iteration 0 is a real 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import torch
+from torch import Tensor
 
 from .ddpm import DDPMNet
 from .idm import IDM, IDMConfig
 from .noise_estimator import prior_weight_name
 
-__all__ = ["prior_idm_config", "idm_from_prior", "load_prior_weights"]
+__all__ = ["prior_idm_config", "idm_from_prior", "load_prior_weights", "move_injectors"]
 
 
 def prior_idm_config(prior: DDPMNet, **settings: object) -> IDMConfig:
@@ -58,3 +60,19 @@ def idm_from_prior(prior: DDPMNet, **settings: object) -> IDM:
     model = IDM(prior_idm_config(prior, **settings))
     load_prior_weights(model, prior)
     return model
+
+
+_STAGE_COUPLING = re.compile(r"(_stages\.\d+\.sequence\.couplings\.\d+\.)([FG])\.")
+
+
+def move_injectors(tensors: dict[str, Tensor], source: str, target: str) -> dict[str, Tensor]:
+    """A prior-backbone IDM's weights with the injectors moved from ``source`` to ``target`` ("before"/"after").
+
+    The two positions hold the same modules in swapped coupling slots (``F``/``G``); only the names
+    change. With near-zero injectors and merge scales the network computes nearly the same function,
+    so a model trained with ``after`` (whose injectors barely learn) can be fine-tuned with ``before``.
+    """
+    if source == target:
+        return dict(tensors)
+    swap = {"F": "G", "G": "F"}
+    return {_STAGE_COUPLING.sub(lambda m: f"{m.group(1)}{swap[m.group(2)]}.", name): value for name, value in tensors.items()}
