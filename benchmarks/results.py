@@ -178,7 +178,7 @@ def build_tables() -> str:
         "memory, for T, and for the fact that memory saving leaves the result bit-identical; schedule differences are "
         "within noise. Seconds per iteration were measured while other jobs shared the machine and are noisy.",
         "reversible": "",
-        "tiled": "",
+        "tiled": "Measured with the earlier model `cs-0.3` (removed on 2026-11-29); the tiling itself does not depend on the model.",
         "layout": "Command: `python benchmarks/channels_last.py` (1 and 2 threads in one run; `--memory-saving` for the "
         "reversible engine on). The shipped models were trained in NCHW with one thread per job (two jobs side by "
         "side on the two cores); read the row of your thread count before choosing `--memory-format`.",
@@ -202,7 +202,10 @@ def build_tables() -> str:
             parts += ["", title, "", path.read_text().strip()] + (["", notes[key]] if notes[key] else [])
     bench = REPO / "results" / "bench" / "bench.md"
     if bench.is_file():
-        parts += ["", "### IDM vs the DDPM baseline (`reverse-anything bench`)", "", bench.read_text().strip(),
+        parts += ["", "### IDM vs the DDPM baseline (`reverse-anything bench`)", "",
+                  "Measured on 2026-11-27 with the earlier IDM model `cs-0.5` (trained from scratch, since removed; `cs-scratch` "
+                  "is its starting point) and the CPU prior `ddpm`; it has not been rerun with the prior-based `cs` yet.", "",
+                  bench.read_text().strip(),
                   "", "![before/after](results/bench/grid.png)", "", "![PSNR vs time](results/bench/psnr_vs_time.png)"]
     return "\n".join(parts) + "\n"
 

@@ -81,3 +81,18 @@ def test_the_schedule_falls_geometrically_from_start_to_end():
     sigmas = PnPSettings(iterations=4, sigma_start=0.8, sigma_end=0.1).sigmas()
     assert sigmas[0] == pytest.approx(0.8) and sigmas[-1] == pytest.approx(0.1)
     assert sigmas[1] / sigmas[0] == pytest.approx(sigmas[3] / sigmas[2])
+
+
+def test_the_shipped_defaults_are_the_best_points_of_the_recorded_tuning():
+    import json
+    from pathlib import Path
+
+    from reverse_anything.solvers.pnp import PNP_DEFAULTS
+
+    record = json.loads((Path(__file__).resolve().parents[2] / "results" / "pnp" / "tune_pnp.json").read_text())
+    assert set(record["families"]) == set(PNP_DEFAULTS)
+    for family, entry in record["families"].items():
+        best, settings = entry["best"], PNP_DEFAULTS[family]
+        for key in ("iterations", "sigma_start", "data_sigma"):
+            assert getattr(settings, key) == best[key], (family, key)
+        assert settings.start == best.get("start", "pinv"), family
