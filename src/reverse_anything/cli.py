@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 from pathlib import Path
@@ -24,15 +24,15 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
 from . import __version__
-from .atomic import atomic_output, atomic_write_text
+from .atomic import atomic_write_text
 from .bench import add_bench_arguments, bench_from_args
 from .data import IMAGE_SUFFIXES, example_images, quantize, read_image, write_image
 from .evaluate import EvalResult, OperatorFactory, evaluate_folder
 from .figures import describe_operator, labelled_grid
+from .measurement import MEASUREMENT_SUFFIXES, load_measurement, save_measurement
 from .messages import one_line
 from .metrics import protocol_scores
 from .physics import (
@@ -46,7 +46,6 @@ from .physics import (
     MatrixOperator,
     SuperResolution,
     Tiled,
-    build_operator,
 )
 from .runtime import resolve_device, set_threads, thread_setting
 from .solvers import Restorer, available_methods, get_restorer
@@ -57,8 +56,6 @@ __all__ = ["main", "add_operator_arguments", "operator_for_image", "operator_fac
 PROG = "reverse-anything"
 DEBUG_VARIABLE = "REVERSE_ANYTHING_DEBUG"  # set to show the traceback of an unexpected error
 OPERATORS = ("cs", "inpainting", "denoising", "blur", "sr", "mri", "ct", "matrix")
-MEASUREMENT_FORMAT = "reverse-anything-measurement/1"
-MEASUREMENT_SUFFIXES = frozenset({".safetensors"})
 DEMO_METHODS = ("pinv", "tv", "idm")
 DEFAULT_DEMO_DIR = "reverse-anything-demo"
 
@@ -348,82 +345,6 @@ def _check_output(path: Path | None, suffixes: Collection[str]) -> None:
         raise ValueError(f"{path}: unsupported suffix {path.suffix!r}; use one of {', '.join(sorted(suffixes))}")
     if not path.parent.is_dir():
         raise ValueError(f"{path}: directory {path.parent} does not exist")
-
-
-# ----------------------------------------------------------------------------------------------
-# measurement files
-# ----------------------------------------------------------------------------------------------
-ARRAY_IN_HEADER_LIMIT = 256  # config arrays with more entries travel as tensors (safetensors caps headers at 100 MB)
-TENSOR_REFERENCE = "$tensor"
-
-
-def _arrays_to_tensors(value: Any, tensors: dict[str, Tensor], name: str) -> Any:
-    """``value`` with every large numeric array replaced by ``{"$tensor": name}`` and put in ``tensors``.
-
-    An operator's config holds its matrix, mask or kernel as nested lists; as JSON text in the
-    file header a 1000 x 4096 matrix would already pass safetensors' header limit.
-    """
-    if isinstance(value, dict):
-        return {key: _arrays_to_tensors(item, tensors, f"{name}.{key}") for key, item in value.items()}
-    if isinstance(value, list) and value:
-        try:
-            array = np.asarray(value)  # floats stay float64, integers int64: bit-exact either way
-        except ValueError:  # ragged: stays JSON
-            return value
-        if array.dtype.kind in "biuf" and array.size >= ARRAY_IN_HEADER_LIMIT:
-            tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
-            return {TENSOR_REFERENCE: name}
-    return value
-
-
-def _tensors_to_arrays(value: Any, read: Callable[[str], Tensor]) -> Any:
-    """Inverse of :func:`_arrays_to_tensors`: ``{"$tensor": name}`` -> ``read(name)``."""
-    if isinstance(value, dict):
-        if set(value) == {TENSOR_REFERENCE}:
-            return read(str(value[TENSOR_REFERENCE]))
-        return {key: _tensors_to_arrays(item, read) for key, item in value.items()}
-    return value
-
-
-def save_measurement(path: Path, y: Tensor, op: LinearPhysics, image_shape: Sequence[int], channel: str, source: str) -> None:
-    """Write ``y`` losslessly with everything needed to rebuild its operator (JSON metadata, large arrays as tensors)."""
-    _check_output(path, MEASUREMENT_SUFFIXES)
-    tensors = {"y": y.detach().cpu().contiguous()}
-    config = _arrays_to_tensors(op.config(), tensors, "operator")
-    metadata = {
-        "format": MEASUREMENT_FORMAT,
-        "operator": json.dumps(config),
-        "image_shape": json.dumps(list(image_shape)),
-        "channel": channel,
-        "source": source,
-        "version": __version__,
-    }
-    with atomic_output(path) as temporary:
-        save_file(tensors, str(temporary), metadata=metadata)
-
-
-def load_measurement(path: Path) -> tuple[Tensor, LinearPhysics, tuple[int, ...], dict[str, str]]:
-    """Read a file written by :func:`save_measurement`: ``(y, operator, image_shape, metadata)``."""
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        with safe_open(path, framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            if metadata.get("format") != MEASUREMENT_FORMAT or "y" not in handle.keys():
-                raise ValueError(f"{path}: not a reverse-anything measurement file (write one with 'measure')")
-            y = handle.get_tensor("y")
-            try:
-                config = _tensors_to_arrays(json.loads(metadata["operator"]), handle.get_tensor)
-                image_shape = tuple(int(side) for side in json.loads(metadata["image_shape"]))
-            except (KeyError, TypeError, ValueError, SafetensorError):
-                raise ValueError(f"{path}: the measurement's operator metadata is missing or malformed") from None
-    except SafetensorError as error:
-        raise ValueError(f"{path}: not a safetensors measurement file ({one_line(error)})") from None
-    if not y.is_floating_point() or not bool(torch.isfinite(y).all()):
-        raise ValueError(f"{path}: the measurement must be finite floating-point values")
-    op = build_operator(config)
-    op.check_measurement(y)
-    return y, op, image_shape, metadata
 
 
 # ----------------------------------------------------------------------------------------------

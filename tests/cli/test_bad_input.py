@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from reverse_anything.cli import MEASUREMENT_FORMAT, main
+from reverse_anything.cli import main
+from reverse_anything.measurement import MEASUREMENT_FORMAT
 
 
 def write_png(path: Path, array: np.ndarray) -> Path:
