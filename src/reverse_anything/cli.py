@@ -507,8 +507,9 @@ def run_demo(
     progress: bool = True,
     command: str = "",
     threads: str = "",
+    channel: str = "auto",
 ) -> list[EvalResult]:
-    """Restore the shipped example images (Y channel) with each method; write a grid and JSON.
+    """Restore the shipped example images (in colour where they are colour, by default) with each method; write a grid and JSON.
 
     ``command`` and ``threads`` (how the CPU thread count was set) are recorded in ``results.json``.
 
@@ -532,7 +533,7 @@ def run_demo(
                 examples[0].parent,
                 operator_factory,
                 restorer,
-                channel="y",
+                channel=channel,
                 progress=progress,
                 method=method,
                 device=device,
@@ -550,7 +551,7 @@ def run_demo(
         for name in sorted(truths)
     ]
     results = [dataclasses.replace(r, command=command, threads=threads) for r in results]
-    title = f"{describe_operator(operator_factory((64, 64), 0))}; Y channel; PSNR against the truth"
+    title = f"{describe_operator(operator_factory((64, 64), 0))}; {'colour where the image is colour' if channel == 'auto' else channel.upper() + ' channel'}; PSNR against the truth"
     output_dir.mkdir(parents=True, exist_ok=True)
     write_image(output_dir / "grid.png", labelled_grid(rows, title=title))
     atomic_write_text(output_dir / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")
@@ -570,8 +571,9 @@ def command_demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         command=args.command_line,
         threads=thread_setting(args.threads),
+        channel=args.channel,
     )
-    print(f"{'method':<8}  {'PSNR':>7}  {'SSIM':>6}  {'s/image':>8}   (Y channel, {results[0].operator['operator']})")
+    print(f"{'method':<8}  {'PSNR':>7}  {'SSIM':>6}  {'s/image':>8}   ({args.channel} channels, {results[0].operator['operator']})")
     for result in results:
         print(f"{result.method:<8}  {result.psnr:7.2f}  {result.ssim:6.4f}  {result.seconds_per_image:8.3f}")
     models = {r.method: r.model for r in results if r.model}
@@ -636,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--methods", nargs="+", default=list(DEMO_METHODS), help="methods to compare (default pinv tv idm)")
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--channel", choices=("auto", "y", "rgb"), default="auto",
+                      help="auto (default): colour images in colour, grey ones as Y; y: the published protocol's Y channel")
     add_operator_arguments(demo)
     _add_threads_argument(demo)
     demo.set_defaults(run=command_demo)

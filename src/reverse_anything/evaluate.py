@@ -185,8 +185,8 @@ def evaluate_folder(
         operator_factory: ``(image_size, index) -> operator`` so operators can depend on the
             image (size, or a per-image seed such as CS's ``perm_seed = seed + index``).
         restorer: ``(op, y) -> x``, e.g. ``solvers.get_restorer("tv")``.
-        channel: ``"y"`` (1 channel, protocol Y) or ``"rgb"`` (3 channels, each restored by the
-            per-channel operator).
+        channel: ``"y"`` (1 channel, protocol Y), ``"rgb"`` (3 channels, each restored by the
+            per-channel operator) or ``"auto"`` (rgb for colour images, y for grey ones: what a user's photo gets).
         limit: only the first ``limit`` images.
         noise_seed: image ``i`` draws its measurement noise from a generator seeded with
             ``noise_seed + i``, so a run is reproducible and ``--limit`` does not change scores.
@@ -201,8 +201,8 @@ def evaluate_folder(
     Returns:
         The per-image scores, seconds (restorer only) and the first image's operator config.
     """
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    if channel not in (*CHANNELS, "auto"):
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS)} or auto, got {channel!r}")
     device = torch.device(device)
     images = ImageFolder(folder, mode="y" if channel == "y" else "rgb", limit=limit)
     rows: list[ImageScore] = []
@@ -217,6 +217,10 @@ def evaluate_folder(
                 raise
             skipped.append((images.paths[index].name, str(error)))
             continue
+        image_channel = channel
+        if channel == "auto":  # grey files read as rgb have three equal channels: their Y is that channel
+            grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+            image, image_channel = (image[:1], "y") if grey else (image, "rgb")
         image = crop_to_multiple(image, crop_multiple)
         truth_uint8 = quantize(image)  # exact: the file's 8-bit values (16-bit files are rounded)
         x = (torch.from_numpy(truth_uint8).float() / 255).to(device)
@@ -234,7 +238,7 @@ def evaluate_folder(
             seconds = time.perf_counter() - start
         if observe is not None:
             observe(name, x, restored)
-        scores = protocol_scores(restored[0].cpu(), truth_uint8, channel)
+        scores = protocol_scores(restored[0].cpu(), truth_uint8, image_channel)
         rows.append(ImageScore(name, scores["psnr"], scores["ssim"], seconds))
         bar.set_postfix(psnr=f"{_mean(r.psnr for r in rows):.2f}")
     return EvalResult(

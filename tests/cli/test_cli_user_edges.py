@@ -142,3 +142,23 @@ def test_only_rank_zero_announces_the_export(monkeypatch, capsys):
 def test_demo_output_is_ignored_by_git():
     lines = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
     assert "/demo-output/" in lines
+
+
+def test_the_demo_restores_colour_examples_in_colour_and_grey_ones_as_y(tmp_path, capsys):
+    code, stdout, _ = _run(["demo", "--methods", "pinv", "--output-dir", str(tmp_path), "--quiet"], capsys)
+    assert code == 0 and "auto channels" in stdout
+    document = json.loads((tmp_path / "results.json").read_text())[0]
+    assert document["channel"] == "auto" and document["n_images"] == 3
+    code, stdout, _ = _run(["demo", "--methods", "pinv", "--channel", "y", "--output-dir", str(tmp_path / "y"), "--quiet"], capsys)
+    assert code == 0 and json.loads((tmp_path / "y" / "results.json").read_text())[0]["channel"] == "y"
+
+
+def test_auto_channel_scores_a_colour_image_in_rgb_and_a_grey_one_in_y(image_folder):
+    from reverse_anything.evaluate import evaluate_folder
+    from reverse_anything.physics import Inpainting
+    from reverse_anything.solvers import get_restorer
+
+    seen = {}
+    result = evaluate_folder(image_folder, lambda size, index: Inpainting(size, keep_ratio=0.5), get_restorer("pinv"),
+                             channel="auto", observe=lambda name, truth, restored: seen.update({name: truth.shape[1]}))
+    assert seen == {"a.png": 3, "b.png": 1, "c.png": 3} and result.n_images == 3
