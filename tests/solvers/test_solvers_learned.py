@@ -56,11 +56,22 @@ def test_bad_tile_batch_is_refused():
         (CompressedSensing(0.5, (32, 32)), "cs"),
         (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
         (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
-        (Inpainting((32, 32), keep_ratio=0.3), "cs"),  # which then refuses it with its own message
     ],
 )
 def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op, expected):
     assert default_idm_model(op) == expected
+
+
+@pytest.mark.parametrize(
+    "op, reason",
+    [(Inpainting((32, 32), keep_ratio=0.3), "trained for operator 'cs', not 'inpainting'"),
+     (CompressedSensing(0.8, (32, 32)), "serves CS ratios 0.1..0.5, not 0.8"),
+     (CompressedSensing(0.3, (32, 32), scramble=False), "not plain")],
+)
+def test_a_measurement_no_shipped_model_serves_is_refused_naming_the_methods_that_do(op, reason):
+    with pytest.raises(IncompatibleMeasurementError, match=reason) as error:
+        default_idm_model(op)
+    assert "pinv, tv and pnp serve every operator" in str(error.value)
 
 
 def test_the_default_restorer_loads_the_chosen_model_and_refuses_what_none_serves():

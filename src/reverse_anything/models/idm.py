@@ -27,7 +27,7 @@ from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
 from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
 
-__all__ = ["IDMConfig", "IDM", "BACKBONES", "DiffusionStep", "IncompatibleMeasurementError"]
+__all__ = ["IDMConfig", "IDM", "BACKBONES", "refusal", "DiffusionStep", "IncompatibleMeasurementError"]
 
 
 BACKBONES = ("split", "prior")
@@ -89,6 +89,28 @@ class IDMConfig(JsonConfig):
             raise ValueError(f"ratio_range must be (low, high) with 0 < low <= high <= 1, got {self.ratio_range}")
 
 
+def refusal(config: IDMConfig, physics: object) -> str | None:
+    """Why a model of ``config`` cannot invert ``physics`` (one line), or ``None`` if it was trained for it.
+
+    Reads only the operator's public description (``name`` and, for CS, ``ratio`` / ``scramble`` /
+    ``block_size``), so shipped models can be matched to a measurement from their JSON cards alone.
+    """
+    name = getattr(physics, "name", type(physics).__name__)
+    if config.operator and name != config.operator:
+        return f"this IDM model was trained for operator {config.operator!r}, not {name!r}"
+    if config.operator == "cs":
+        ratio = float(physics.ratio)  # type: ignore[attr-defined]
+        lo, hi = config.ratio_range or (ratio, ratio)
+        if not lo - 1e-6 <= ratio <= hi + 1e-6:
+            served = f"CS ratio {lo:g} only" if hi - lo < 1e-6 else f"CS ratios {lo:g}..{hi:g}"
+            return f"this IDM model serves {served}, not {ratio:g}; pick a model trained for {ratio:g}"
+        if not getattr(physics, "scramble", True):
+            return "this IDM model was trained on scrambled block CS, not plain (unscrambled) block CS"
+        if config.block_size is not None and physics.block_size != config.block_size:  # type: ignore[attr-defined]
+            return f"this IDM model was trained with CS block size {config.block_size}, not {physics.block_size}"  # type: ignore[attr-defined]
+    return None
+
+
 def measurement_ratio(y: Tensor, x_init: Tensor) -> Tensor:
     """``m / n`` per image: how much of the image the measurement holds (told to the backbone)."""
     ratio = y[0].numel() / x_init[0].numel()
@@ -137,22 +159,9 @@ class IDM(nn.Module):
 
     def check_physics(self, physics: object) -> None:
         """Refuse operators the model was not trained for, with a one-line reason."""
-        cfg = self.config
-        name = getattr(physics, "name", type(physics).__name__)
-        if cfg.operator and name != cfg.operator:
-            raise IncompatibleMeasurementError(f"this IDM model was trained for operator {cfg.operator!r}, not {name!r}")
-        if cfg.operator == "cs":
-            ratio = float(physics.ratio)
-            lo, hi = cfg.ratio_range or (ratio, ratio)
-            if not lo - 1e-6 <= ratio <= hi + 1e-6:
-                served = f"CS ratio {lo:g} only" if hi - lo < 1e-6 else f"CS ratios {lo:g}..{hi:g}"
-                raise IncompatibleMeasurementError(f"this IDM model serves {served}, not {ratio:g}; pick a model trained for {ratio:g}")
-            if not getattr(physics, "scramble", True):
-                raise IncompatibleMeasurementError("this IDM model was trained on scrambled block CS, not plain (unscrambled) block CS")
-            if cfg.block_size is not None and physics.block_size != cfg.block_size:
-                raise IncompatibleMeasurementError(
-                    f"this IDM model was trained with CS block size {cfg.block_size}, not {physics.block_size}"
-                )
+        reason = refusal(self.config, physics)
+        if reason is not None:
+            raise IncompatibleMeasurementError(reason)
 
     def forward(self, y: Tensor, physics) -> Tensor:
         prior_range = self.config.backbone == "prior"

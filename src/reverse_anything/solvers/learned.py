@@ -9,15 +9,33 @@ __all__ = ["idm_restorer", "default_idm_model"]
 
 
 def default_idm_model(op) -> str:
-    """The shipped model a measurement gets when none is named: the one trained for its CS ratio
-    (``cs-0.3`` at ratio 0.3), else the shared ``cs`` model (which refuses what it cannot serve)."""
-    from ..models.checkpoint import shipped_models
+    """The shipped IDM model that serves this measurement's operator, chosen from the models' JSON cards
+    (operator family, CS ratio range, block size), never by building a name.
+
+    Raises:
+        IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
+    """
+    import json
+
+    from ..models.checkpoint import MODEL_FORMAT, model_file, resolve_model, shipped_models
+    from ..models.idm import IDMConfig, IncompatibleMeasurementError, refusal
     from ..physics import Tiled
 
     inner = op.groups[0] if isinstance(op, Tiled) else op
-    ratio = getattr(inner, "ratio", None)
-    name = f"cs-{float(ratio):g}" if ratio is not None else ""
-    return name if name in shipped_models() else "cs"
+    reasons = []
+    for name in sorted(shipped_models()):  # sorted: the choice does not depend on the registry's order
+        document = json.loads(model_file(resolve_model(name), ".json").read_text())
+        if document.get("format") != MODEL_FORMAT:
+            continue
+        reason = refusal(IDMConfig.from_dict(document["config"]), inner)
+        if reason is None:
+            return name
+        reasons.append(reason)
+    family = getattr(inner, "name", type(inner).__name__)
+    raise IncompatibleMeasurementError(
+        f"no shipped IDM model serves this {family} measurement ({reasons[0] if reasons else 'none is installed'}); "
+        "pinv, tv and pnp serve every operator"
+    )
 
 
 def idm_restorer(model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4):
