@@ -187,6 +187,11 @@ def build_tables() -> str:
     if denoise.is_file():
         parts += ["", "### The DDPM priors as Gaussian denoisers (one step), beside TV", "", denoise.read_text().strip(),
                   "", "Target (issue #12): the prior ≥ TV + 1.5 dB at σ = 25 on both sets."]
+    threads = REPO / "results" / "threads" / "threads.md"
+    if threads.is_file():
+        parts += ["", "### CPU threads: torch's default against one thread, idle and beside a busy process", "", threads.read_text().strip(),
+                  "", "The command line therefore sets `OMP_WAIT_POLICY=PASSIVE` unless you set it (`reverse_anything/launch.py`); "
+                  "`--threads N` on every command sets the count. The tables above ran with `OMP_NUM_THREADS=1`."]
     curves = REPO / "results" / "device-2026-11-29"
     if (curves / "idm_curves.png").is_file():
         parts += ["", "### Training curves: validation PSNR against training minutes", "",

@@ -40,14 +40,15 @@ def set_threads(threads: int | None) -> None:
 
 def thread_setting(threads: int | None) -> str:
     """How this process's CPU thread count was chosen, for result files: ``--threads N``,
-    ``OMP_NUM_THREADS=N`` or torch's default (with the count it chose)."""
+    ``OMP_NUM_THREADS=N`` or torch's default (with the count it chose), and OpenMP's wait policy if set."""
     import os
 
+    policy = f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}" if os.environ.get("OMP_WAIT_POLICY") else ""
     if threads is not None:
-        return f"--threads {threads}"
+        return f"--threads {threads}{policy}"
     if os.environ.get("OMP_NUM_THREADS"):
-        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
-    return f"torch default ({torch.get_num_threads()})"
+        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}{policy}"
+    return f"torch default ({torch.get_num_threads()}){policy}"
 
 
 # torch's thread count is shared state (OpenMP keeps part of it per thread): one lock keeps

@@ -34,10 +34,10 @@ def test_every_command_takes_threads(command, colour_image, image_folder, tmp_pa
     finally:
         torch.set_num_threads(previous)
     if command == "eval":
-        assert json.loads((tmp_path / "r.json").read_text())["threads_set_by"] == "--threads 1"
+        assert json.loads((tmp_path / "r.json").read_text())["threads_set_by"].startswith("--threads 1")
     if command == "demo":
         document = json.loads((tmp_path / "demo" / "results.json").read_text())[0]
-        assert document["threads_set_by"] == "--threads 1" and document["command"].startswith("reverse-anything demo")
+        assert document["threads_set_by"].startswith("--threads 1") and document["command"].startswith("reverse-anything demo")
 
 
 def test_a_colour_image_is_measured_and_restored_in_colour_by_default(colour_image, tmp_path, capsys):
