@@ -96,3 +96,10 @@ def test_fine_tuning_moves_the_injectors_of_an_after_model_before_the_blocks(ima
     x = torch.rand(1, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(b(op.A(x), op), a(op.A(x), op), rtol=1e-4, atol=1e-4)
+
+
+def test_training_data_is_an_explicit_folder(tmp_path):
+    with pytest.raises(ValueError, match="no training data: pass --data"):
+        TrainConfig(out=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="not a folder of training images"):
+        TrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path)).validate()

@@ -70,7 +70,6 @@ __all__ = ["TrainConfig", "train", "load_train_config", "run_training", "Trainin
 
 TRAINING_METHODS = ("idm", "ddpm")
 
-DEFAULT_TRAIN_DATA = Path("../shared/data/train")  # relative to where the command runs (the checkout), as in configs/
 
 
 # Tensor layouts training can run in; benchmarks/channels_last.py measures which is faster where.
@@ -88,7 +87,7 @@ class TrainConfig(JsonConfig):
     """
 
     method: str = "idm"
-    data: str = str(DEFAULT_TRAIN_DATA)
+    data: str = ""  # a folder of training images; no default (configs/ name the project's ../shared/data/train)
     out: str = "runs/idm-cs"
     iterations: int = 2000
     batch_size: int = 8
@@ -143,6 +142,10 @@ class TrainConfig(JsonConfig):
             raise ValueError("--init-prior starts a new IDM from a DDPM prior: it needs --method idm and no --init-from")
         if self.time_limit_minutes is not None and not self.time_limit_minutes > 0:
             raise ValueError(f"the time limit must be > 0 minutes, got {self.time_limit_minutes}")
+        if not self.data:
+            raise ValueError("no training data: pass --data FOLDER (or a 'data' key in --config)")
+        if not Path(self.data).is_dir():
+            raise ValueError(f"--data {self.data}: not a folder of training images")
 
 
 def load_train_config(path: str | Path | None, overrides: dict) -> TrainConfig:
@@ -613,7 +616,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``reverse-anything train`` (each overrides the same key of ``--config``)."""
     parser.add_argument("--config", help="JSON file with TrainConfig keys; flags override it")
     parser.add_argument("--method", choices=list(TRAINING_METHODS), help="model to train: idm (default) or the ddpm baseline prior")
-    parser.add_argument("--data", help="folder of training images (searched recursively); default ../shared/data/train (from the working directory)")
+    parser.add_argument("--data", help="folder of training images (searched recursively); required unless --config names one")
     parser.add_argument("--out", help="run folder: checkpoint, log.csv, exported model.safetensors/json")
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--batch-size", type=int)
