@@ -101,5 +101,5 @@ def test_fine_tuning_moves_the_injectors_of_an_after_model_before_the_blocks(ima
 def test_training_data_is_an_explicit_folder(tmp_path):
     with pytest.raises(ValueError, match="no training data: pass --data"):
         TrainConfig(out=str(tmp_path)).validate()
-    with pytest.raises(ValueError, match="not a folder of training images"):
-        TrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="missing"):  # checked where the images are read, so configs load anywhere
+        train(TrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path / "run")), progress=False)

@@ -144,8 +144,6 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"the time limit must be > 0 minutes, got {self.time_limit_minutes}")
         if not self.data:
             raise ValueError("no training data: pass --data FOLDER (or a 'data' key in --config)")
-        if not Path(self.data).is_dir():
-            raise ValueError(f"--data {self.data}: not a folder of training images")
 
 
 def load_train_config(path: str | Path | None, overrides: dict) -> TrainConfig:
