@@ -621,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="score a method on a folder of images")
     evaluate.add_argument("--data", type=Path, required=True, help="folder of images")
-    evaluate.add_argument("--channel", choices=("y", "rgb"), default="y", help="y (protocol) or rgb (default y)")
+    evaluate.add_argument("--channel", choices=("y", "rgb"), default="y",
+                          help="y (default): the published evaluation protocol's Y channel, as in the results tables; rgb: every colour channel")
     evaluate.add_argument("--limit", type=_positive_int, help="only the first N images (sorted by name)")
     evaluate.add_argument("--json", type=Path, help="write means and per-image rows as JSON")
     evaluate.add_argument("--csv", type=Path, help="write per-image rows as CSV")
