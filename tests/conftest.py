@@ -25,3 +25,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present on this machine")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def training_images(tmp_path_factory) -> Path:
+    """A flat folder of real images (scikit-image's bundled photos) for short training runs."""
+    from PIL import Image
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("train")
+    Image.fromarray(data.camera()[::2, ::2]).save(root / "camera.png")
+    Image.fromarray(data.coffee()[:256, :256]).save(root / "coffee.png")
+    Image.fromarray(data.brick()[:200, :200]).save(root / "brick.png")
+    return root

@@ -4,7 +4,6 @@ import argparse
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from reverse_anything.models.checkpoint import load_ddpm
 from reverse_anything.train import TrainConfig, add_train_arguments, train, train_from_args
@@ -13,15 +12,8 @@ TINY_PRIOR = {"channels": [8, 16], "depth": [1, 1], "embed_dim": 16, "timesteps"
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    """Real images (scikit-image's bundled photos)."""
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("train")
-    Image.fromarray(data.camera()[::2, ::2]).save(root / "camera.png")
-    Image.fromarray(data.coffee()[:256, :256]).save(root / "coffee.png")
-    Image.fromarray(data.brick()[:200, :200]).save(root / "brick.png")
-    return root
+def image_folder(training_images):
+    return training_images
 
 
 def _config(folder, out, **overrides) -> TrainConfig:

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-from PIL import Image
 
 from reverse_anything.models.checkpoint import load_ddpm, load_idm
 from reverse_anything.models.from_prior import idm_from_prior
@@ -16,14 +15,8 @@ PRIOR_MODEL = {"channels": [16, 32, 64], "depth": [1, 1, 1], "embed_dim": 16}
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("train")
-    Image.fromarray(data.camera()[::2, ::2]).save(root / "camera.png")
-    Image.fromarray(data.coffee()[:192, :192]).save(root / "coffee.png")
-    Image.fromarray(data.brick()[:160, :160]).save(root / "brick.png")
-    return root
+def image_folder(training_images):
+    return training_images
 
 
 @pytest.fixture(scope="module")

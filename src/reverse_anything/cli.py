@@ -325,12 +325,10 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS; on a machine other jobs share, 1 is often fastest)")
 
 
-def _model_name(method: str, given: str | None, restorer: Restorer) -> str:
-    """The model a learned method used: the one named, or the shipped one it picked (printed and recorded)."""
-    if method == "idm":
-        return getattr(restorer, "model_name", given or "")
-    defaults = {"ddpm": "ddpm", "ddnm": "ddpm", "pnp": "ddpm-wide"}
-    return given or defaults.get(method, "")
+def _model_name(restorer: Restorer) -> str:
+    """The model a learned method used (the one named, or the shipped one it picked), printed and recorded;
+    "" for methods without one."""
+    return getattr(restorer, "model_name", "")
 
 
 def _channel_of(image: Tensor) -> str:
@@ -416,7 +414,7 @@ def command_restore(args: argparse.Namespace) -> int:
     restored = restored.cpu()
     if tuple(restored.shape[1:]) != tuple(image_shape):
         raise ValueError(f"the restored image has shape {tuple(restored.shape[1:])}, expected {tuple(image_shape)}")
-    model = _model_name(args.method, args.model, restorer)
+    model = _model_name(restorer)
     scores = protocol_scores(restored[0], quantize(truth[0]), _channel_of(truth[0])) if truth is not None else None
     grid = None
     if args.grid is not None:  # built before anything is written, so a failure leaves no files
@@ -479,7 +477,7 @@ def command_eval(args: argparse.Namespace) -> int:
         crop_multiple=_crop_multiple(args),
         strict=args.strict,
     )
-    result = dataclasses.replace(result, command=args.command_line, threads=thread_setting(args.threads), model=_model_name(args.method, args.model, restorer))
+    result = dataclasses.replace(result, command=args.command_line, threads=thread_setting(args.threads), model=_model_name(restorer))
     for name, error in result.skipped:
         print(f"{PROG}: warning: skipped {name}: {one_line(ValueError(error))}", file=sys.stderr)
     if not result.rows:
@@ -541,7 +539,7 @@ def run_demo(
                 observe=keep,
             )
         )
-        results[-1] = dataclasses.replace(results[-1], model=_model_name(method, None, restorer))
+        results[-1] = dataclasses.replace(results[-1], model=_model_name(restorer))
     rank = {method: index for index, method in enumerate(methods)}  # back in the order asked for
     results.sort(key=lambda result: rank[result.method])
     psnr_of = {(result.method, row.name): row.psnr for result in results for row in result.rows}

@@ -57,6 +57,7 @@ def _prior_restorer(model: str, device: str | None, sample: Sampler, steps: int 
         return x.reshape(n, c, *x.shape[2:])
 
     restore.model = network  # type: ignore[attr-defined]
+    restore.model_name = model  # type: ignore[attr-defined]  # reported by the CLI
     return restore
 
 

@@ -1,11 +1,29 @@
 """Learned restorers: load a model once, then ``restore(op, y) -> x`` like the classical ones."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
 __all__ = ["idm_restorer", "default_idm_model"]
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_idm_configs() -> tuple:
+    """``(name, IDMConfig)`` of every shipped IDM, sorted by name, read once per process (the package files do not change)."""
+    import json
+
+    from ..models.checkpoint import MODEL_FORMAT, model_file, resolve_model, shipped_models
+    from ..models.idm import IDMConfig
+
+    cards = []
+    for name in sorted(shipped_models()):  # sorted: the choice does not depend on the registry's order
+        document = json.loads(model_file(resolve_model(name), ".json").read_text())
+        if document.get("format") == MODEL_FORMAT:
+            cards.append((name, IDMConfig.from_dict(document["config"])))
+    return tuple(cards)
 
 
 def default_idm_model(op) -> str:
@@ -15,19 +33,13 @@ def default_idm_model(op) -> str:
     Raises:
         IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
     """
-    import json
-
-    from ..models.checkpoint import MODEL_FORMAT, model_file, resolve_model, shipped_models
-    from ..models.idm import IDMConfig, IncompatibleMeasurementError, refusal
+    from ..models.idm import IncompatibleMeasurementError, refusal
     from ..physics import Tiled
 
     inner = op.groups[0] if isinstance(op, Tiled) else op
     reasons = []
-    for name in sorted(shipped_models()):  # sorted: the choice does not depend on the registry's order
-        document = json.loads(model_file(resolve_model(name), ".json").read_text())
-        if document.get("format") != MODEL_FORMAT:
-            continue
-        reason = refusal(IDMConfig.from_dict(document["config"]), inner)
+    for name, config in _shipped_idm_configs():
+        reason = refusal(config, inner)
         if reason is None:
             return name
         reasons.append(reason)

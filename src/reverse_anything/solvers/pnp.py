@@ -23,6 +23,9 @@ from types import MappingProxyType
 import torch
 from torch import Tensor
 
+from ..diffusion.updates import data_consistency, predict_x0
+from ..models.ddpm import from_model_range, to_model_range
+
 __all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "pnp_restorer", "conjugate_gradient"]
 
 
@@ -90,10 +93,9 @@ def prior_denoise(prior, noisy: Tensor, sigma: float | Tensor) -> Tensor:
     grey = noisy.reshape(n * c, 1, *noisy.shape[2:])
     sigma = torch.as_tensor(sigma, dtype=grey.dtype, device=grey.device)
     a = 1.0 / (1.0 + 4.0 * sigma**2)
-    x_t = a.sqrt() * (2.0 * grey - 1.0)
-    eps = prior(x_t, a.expand(grey.shape[0]))
-    x0 = (x_t - (1.0 - a).sqrt() * eps) / a.sqrt()
-    return ((x0 + 1.0) / 2.0).reshape(noisy.shape)
+    x_t = a.sqrt() * to_model_range(grey)
+    x0 = predict_x0(x_t, prior(x_t, a.expand(grey.shape[0])), a)
+    return from_model_range(x0).reshape(noisy.shape)
 
 
 def conjugate_gradient(apply, rhs: Tensor, x: Tensor, iterations: int, tolerance: float = 1e-6) -> Tensor:
@@ -118,7 +120,7 @@ def conjugate_gradient(apply, rhs: Tensor, x: Tensor, iterations: int, tolerance
 
 def _data_step(op, y: Tensor, z: Tensor, rho: float, settings: PnPSettings, exact: bool) -> Tensor:
     if rho == 0.0 and exact:
-        return z - op.A_dagger(op.A(z) - y)
+        return data_consistency(z, y, op)
     rho = max(rho, 1e-4)  # without an exact A† the projection is the limit of small rho
     rhs = op.A_adjoint(y) + rho * z
     return conjugate_gradient(lambda v: op.A_adjoint(op.A(v)) + rho * v, rhs, z, settings.cg_iterations)
@@ -168,4 +170,5 @@ def pnp_restorer(
         return pnp(op, y, prior, settings, progress=progress)
 
     restore.model = prior  # type: ignore[attr-defined]
+    restore.model_name = model  # type: ignore[attr-defined]  # reported by the CLI
     return restore
