@@ -26,8 +26,8 @@ from reverse_anything.models.checkpoint import load_idm
 from reverse_anything.models.idm import IDM, IDMConfig
 from reverse_anything.physics import CompressedSensing
 from reverse_anything.profiling import describe_hardware
-from reverse_anything.solvers.learned import idm_restorer
-from reverse_anything.train import TrainConfig, train
+from reverse_anything.solvers import IDMRestorer
+from reverse_anything.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def main() -> None:
             result = evaluate_folder(
                 args.test_data,
                 lambda size, index, r=ratio: CompressedSensing(r, size, seed=0, perm_seed=index),
-                idm_restorer(str(run / "model")),
+                IDMRestorer(str(run / "model")),
                 channel="y",
                 method=name,
                 progress=False,

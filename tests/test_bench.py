@@ -6,9 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from reverse_anything.bench import _fid_column, _Keeper, add_bench_arguments, bench_from_args, measure_training_memory, run_bench
+from reverse_anything.bench import _fid_column, _Keeper, measure_training_memory, run_bench
+from reverse_anything.cli import build_parser
+from reverse_anything.cli.bench import command_bench
 from reverse_anything.models.idm import IDMConfig
-from reverse_anything.train import TrainConfig, train
+from reverse_anything.training import TrainConfig, train
 
 TINY_IDM = {"steps": 2, "channels": [8, 32], "depth": [1, 1], "embed_dim": 16}
 TINY_PRIOR = {"channels": [8, 16], "depth": [1, 1], "embed_dim": 16, "timesteps": 20}
@@ -33,20 +35,18 @@ def setup(tmp_path_factory):
 
 
 def _args(*flags: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_bench_arguments(parser)
-    return parser.parse_args(list(flags))
+    return build_parser().parse_args(["bench", *flags])
 
 
 def test_bench_writes_the_tables_the_pictures_and_the_json(setup, tmp_path, capsys):
     images, idm, ddpm = setup
     flags = ["--data", str(images), "--limit", "1", "--idm-model", str(idm), "--ddpm-model", str(ddpm),
-             "--ddpm-steps", "3", "--ddnm-steps", "2", "--out-dir", str(tmp_path / "out"), "--json", str(tmp_path / "bench.json"),
+             "--pnp-model", str(ddpm), "--ddpm-steps", "3", "--ddnm-steps", "2", "--out-dir", str(tmp_path / "out"), "--json", str(tmp_path / "bench.json"),
              "--memory-batch", "2", "--memory-patch", "32", "--memory-reps", "1", "--quiet"]
-    assert bench_from_args(_args(*flags)) == 0
+    assert command_bench(_args(*flags)) == 0
     document = json.loads((tmp_path / "bench.json").read_text())
     assert set(document) == {"quality", "memory"}
-    assert list(document["quality"]) == ["pinv", "tv", "ddpm", "ddnm", "idm"]
+    assert list(document["quality"]) == ["pinv", "tv", "ddpm", "ddnm", "pnp", "idm"]
     for scores in document["quality"].values():
         assert set(scores) == {"psnr", "ssim", "fid", "seconds_per_image"}
         assert scores["fid"] is None and scores["seconds_per_image"] > 0 and 0 < scores["ssim"] <= 1
@@ -54,11 +54,12 @@ def test_bench_writes_the_tables_the_pictures_and_the_json(setup, tmp_path, caps
     assert set(memory) == {"on_bytes", "off_bytes", "reduction", "on_seconds_per_iter", "off_seconds_per_iter"}
     assert 0 < memory["on_bytes"] < memory["off_bytes"] and memory["reduction"] == pytest.approx(1 - memory["on_bytes"] / memory["off_bytes"])
     markdown = (tmp_path / "out" / "bench.md").read_text()
-    assert "n/a (no --fid-weights given)" in markdown and "| idm | 2 |" in markdown and "| ddpm | 3 |" in markdown
+    assert "n/a (no --fid-weights given)" in markdown and "| idm | 2 |" in markdown and "| ddpm | 3 |" in markdown and "| pnp | 60 |" in markdown
     assert "| reduction |" in markdown and "Hardware:" in markdown
     assert f"idm `{idm}` (2 iterations, " in markdown and f"ddpm / ddnm prior `{ddpm}` (2 iterations, " in markdown  # budgets stated
     grid = Image.open(tmp_path / "out" / "grid.png")
-    assert grid.width > 6 * 96 and 64 < grid.height < 2 * 64 + 40  # one image: A†y, tv, ddpm, ddnm, idm, truth
+    assert f"pnp prior `{ddpm}` (2 iterations, " in markdown
+    assert grid.width > 7 * 96 and 64 < grid.height < 2 * 64 + 40  # one image: A†y, tv, ddpm, ddnm, pnp, idm, truth
     assert (tmp_path / "out" / "psnr_vs_time.png").stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
 
@@ -115,7 +116,7 @@ def test_a_model_for_another_ratio_fails_before_any_evaluation(setup, tmp_path, 
     """The idm row runs last: its model is checked against --ratio before the slow ddpm row starts."""
     images, idm, ddpm = setup
     monkeypatch.setattr("reverse_anything.bench.evaluate_folder", lambda *a, **k: pytest.fail("evaluated before the check"))
-    with pytest.raises(ValueError, match="serves CS ratios 0.3..0.5, not 0.1"):
+    with pytest.raises(ValueError, match="serves cs with ratio in 0.3..0.5, not ratio=0.1"):
         run_bench(images, ratio=0.1, limit=1, idm_model=str(idm), ddpm_model=str(ddpm), ddpm_steps=4, ddnm_steps=2,
                   out_dir=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
@@ -126,9 +127,9 @@ def test_methods_flag_runs_only_those_rows(setup, tmp_path):
     flags = ["--data", str(images), "--limit", "1", "--idm-model", str(idm), "--methods", "pinv", "idm", "--out-dir",
              str(tmp_path / "out"), "--json", str(tmp_path / "bench.json"), "--memory-batch", "2", "--memory-patch", "32",
              "--memory-reps", "1", "--quiet"]
-    assert bench_from_args(_args(*flags)) == 0
+    assert command_bench(_args(*flags)) == 0
     assert list(json.loads((tmp_path / "bench.json").read_text())["quality"]) == ["pinv", "idm"]
     markdown = (tmp_path / "out" / "bench.md").read_text()
     assert "| idm | 2 |" in markdown and "| ddpm |" not in markdown and "ddpm / ddnm prior" not in markdown
-    with pytest.raises(SystemExit):  # argparse refuses an unknown row
+    with pytest.raises(ValueError, match="invalid choice"):  # the CLI's parser refuses an unknown row in one line
         _args("--methods", "magic")

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from reverse_anything.models.checkpoint import load_idm
-from reverse_anything.train import TrainConfig, load_train_config, train
+from reverse_anything.training import TrainConfig, load_train_config, train
 
 TINY_MODEL = {"steps": 2, "channels": [8, 32], "depth": [1, 1], "embed_dim": 16}
 
@@ -61,7 +61,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp
 
 def test_channels_last_training_matches_nchw_and_resumes_exactly(image_folder, tmp_path, monkeypatch):
     """The layout changes speed, not the math: same losses (to rounding), and a channels_last run resumes exactly."""
-    from reverse_anything.train import IDMTask
+    from reverse_anything.training import IDMTask
 
     layouts = []
     real_loss = IDMTask.loss
@@ -143,7 +143,7 @@ def test_init_from_starts_at_that_models_weights_and_takes_its_architecture(imag
     config = _config(image_folder, tmp_path, iterations=1, lr=1e-12, warmup=1, ratios=[0.5], model={}, init_from=str(base_model))
     tuned = load_idm(train(config, progress=False))
     assert tuned.config.channels == tuple(TINY_MODEL["channels"]) and tuned.config.steps == TINY_MODEL["steps"]
-    assert tuned.config.ratio_range == (0.5, 0.5)  # what the model serves comes from this run
+    assert tuned.config.serves["ratio"] == {"min": 0.5, "max": 0.5}  # what the model serves comes from this run
     start = _weights(base_model)
     for name, value in _weights(tmp_path / "model").items():
         torch.testing.assert_close(value, start[name], atol=1e-8, rtol=0)
@@ -187,7 +187,7 @@ def test_init_from_a_missing_model_names_the_choices(image_folder, tmp_path):
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")), ids=lambda p: p.name)
 def test_every_shipped_training_config_builds_its_model(path):
     """The configs the README and model cards quote must stay loadable as the code changes."""
-    from reverse_anything.train import make_task
+    from reverse_anything.training import make_task
 
     task = make_task(load_train_config(path, {}))
     assert sum(p.numel() for p in task.build_model().parameters()) > 0
@@ -198,13 +198,13 @@ def test_torchrun_picks_the_process_group_backend_from_the_device(device, backen
     """``torchrun ... train --device cuda`` must use nccl (it used gloo whatever the device)."""
     import torch.distributed as dist
 
-    from reverse_anything.train import _distributed
+    from reverse_anything.training.distributed import distributed
 
     opened: list[str] = []
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
     monkeypatch.setattr(dist, "init_process_group", lambda name: opened.append(name))
     monkeypatch.setattr(dist, "destroy_process_group", lambda: opened.append("closed"))
-    with _distributed(device):
+    with distributed(device):
         pass
     assert opened == [backend, "closed"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reverse_anything.models.checkpoint import load_ddpm
-from reverse_anything.train import TrainConfig, add_train_arguments, train, train_from_args
+from reverse_anything.training import TrainConfig, add_train_arguments, train, train_from_args
 
 TINY_PRIOR = {"channels": [8, 16], "depth": [1, 1], "embed_dim": 16, "timesteps": 100}
 

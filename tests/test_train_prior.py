@@ -9,7 +9,7 @@ import torch
 from reverse_anything.models.checkpoint import load_ddpm, load_idm
 from reverse_anything.models.from_prior import idm_from_prior
 from reverse_anything.physics import CompressedSensing
-from reverse_anything.train import TrainConfig, train
+from reverse_anything.training import TrainConfig, train
 
 PRIOR_MODEL = {"channels": [16, 32, 64], "depth": [1, 1, 1], "embed_dim": 16}
 

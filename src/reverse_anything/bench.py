@@ -2,8 +2,8 @@
 
 Two tables, as the published IDM claims them (seed paper, Table 1 and the efficiency claims):
 
-* **quality**: ``pinv``, ``tv``, ``ddpm`` (ancestral, 1000 steps), ``ddnm`` (100 DDIM steps) and
-  ``idm`` on a test folder (default ``../shared/data/cbsd68_idm``) under scrambled block CS at
+* **quality**: ``pinv``, ``tv``, ``ddpm`` (ancestral, 1000 steps), ``ddnm`` (100 DDIM steps),
+  ``pnp`` (the prior in a plug-and-play loop) and ``idm`` on a test folder under scrambled block CS at
   one ratio, Y channel, scored by :func:`reverse_anything.evaluate.evaluate_folder` exactly as
   ``reverse-anything eval`` scores them (image ``i`` gets permutation seed ``i``): Y-PSNR,
   SSIM, FID (only with Inception weights and at least 2 images), seconds per image (restorer
@@ -20,7 +20,6 @@ Outputs, in ``out_dir``: ``bench.md`` (both tables with the command and the hard
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -40,27 +39,25 @@ from .figures import labelled_grid
 from .metrics import fid_from_features, load_fid_inception
 from .models.idm import IDM, IDMConfig
 from .physics import CompressedSensing
+from .physics.compressed_sensing import BLOCK_SIZE
 from .profiling import describe_hardware, peak_bytes, saved_bytes, timed
-from .runtime import resolve_device, set_threads
-from .solvers import Restorer
+from .solvers import Restorer, get_restorer
+from .solvers.diffusion import DEFAULT_PRIOR
+from .solvers.pnp import DEFAULT_PNP_PRIOR
 
 __all__ = [
     "METHODS",
-    "DEFAULT_DATA",
     "BenchReport",
     "MemoryProfile",
     "run_bench",
     "measure_training_memory",
-    "add_bench_arguments",
-    "bench_from_args",
+    "build_restorers",
 ]
 
-METHODS = ("pinv", "tv", "ddpm", "ddnm", "idm")
-DEFAULT_DATA = "../shared/data/cbsd68_idm"
+METHODS = ("pinv", "tv", "ddpm", "ddnm", "pnp", "idm")
 DEFAULT_OUT_DIR = "bench-results"
 GRID_IMAGES = 3
 MEMORY_STEPS = 3  # T of the efficiency table, as published
-CS_BLOCK = 32
 MIB = 2**20
 
 @dataclass(frozen=True)
@@ -89,28 +86,26 @@ class BenchReport:
 # ----------------------------------------------------------------------------------------------
 def cs_operators(ratio: float, seed: int = 0) -> OperatorFactory:
     """Scrambled block CS for image ``index`` with permutation seed ``seed + index`` (as ``eval`` does)."""
-    return lambda size, index: CompressedSensing(ratio, size, block_size=CS_BLOCK, seed=seed, perm_seed=seed + index)
+    return lambda size, index: CompressedSensing(ratio, size, seed=seed, perm_seed=seed + index)
 
 
 def build_restorers(
-    methods: Sequence[str], idm_model: str, ddpm_model: str, ddpm_steps: int, ddnm_steps: int, ddnm_eta: float, device: str
+    methods: Sequence[str], idm_model: str, ddpm_model: str, ddpm_steps: int, ddnm_steps: int, ddnm_eta: float, device: str,
+    pnp_model: str = DEFAULT_PNP_PRIOR,
 ) -> dict[str, Restorer]:
-    """Every method's restorer, loaded before any long run so a missing model fails at once."""
-    from .solvers import get_restorer
-    from .solvers.diffusion import ddnm_restorer, ddpm_restorer
-    from .solvers.learned import idm_restorer
-
-    factories: dict[str, Callable[[], Restorer]] = {
-        "pinv": lambda: get_restorer("pinv"),
-        "tv": lambda: get_restorer("tv"),
-        "ddpm": lambda: ddpm_restorer(model=ddpm_model, steps=ddpm_steps, device=device),
-        "ddnm": lambda: ddnm_restorer(model=ddpm_model, steps=ddnm_steps, eta=ddnm_eta, device=device),
-        "idm": lambda: idm_restorer(model=idm_model, device=device),
+    """Every method's restorer from the one registry, loaded before any long run so a missing model fails at once."""
+    options: dict[str, dict[str, Any]] = {
+        "pinv": {},
+        "tv": {},
+        "ddpm": {"model": ddpm_model, "steps": ddpm_steps, "device": device},
+        "ddnm": {"model": ddpm_model, "steps": ddnm_steps, "eta": ddnm_eta, "device": device},
+        "pnp": {"model": pnp_model, "device": device},
+        "idm": {"model": idm_model, "device": device},
     }
-    unknown = [m for m in methods if m not in factories]
+    unknown = [m for m in methods if m not in options]
     if unknown or not methods:
         raise ValueError(f"bench methods must be among {', '.join(METHODS)}, got {list(methods)}")
-    return {method: factories[method]() for method in methods}
+    return {method: get_restorer(method, **options[method]) for method in methods}
 
 
 class _Keeper:
@@ -160,7 +155,7 @@ def measure_training_memory(
     """
     device = torch.device(device)
     x0 = patches.to(device)
-    physics = CompressedSensing(ratio, tuple(x0.shape[-2:]), block_size=CS_BLOCK, seed=0).to(device)
+    physics = CompressedSensing(ratio, tuple(x0.shape[-2:]), seed=0).to(device)
     y = physics.A(x0)
     steps: dict[bool, Callable[[], None]] = {}
     held: dict[bool, int] = {}
@@ -229,7 +224,7 @@ def _markdown(
         f"Models (training budgets, so the comparison can be judged): {context['models']}.",
         "",
         f"**Quality** on `{first.data}` ({first.n_images} images, Y channel), scrambled block CS, ratio {context['ratio']:g}, "
-        f"block {CS_BLOCK}, noiseless; seconds per image count the restorer only.",
+        f"block {BLOCK_SIZE}, noiseless; seconds per image count the restorer only.",
         "",
         "| method | steps | Y-PSNR (dB) | SSIM | FID | s / image | speed-up vs ddpm | speed-up vs ddnm |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -309,12 +304,13 @@ def _grid(keeper: _Keeper, results: dict[str, EvalResult]) -> Tensor:
 # the whole run
 # ----------------------------------------------------------------------------------------------
 def run_bench(
-    data: str | os.PathLike[str] = DEFAULT_DATA,
+    data: str | os.PathLike[str],
     ratio: float = 0.5,
     limit: int | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
     idm_model: str = "cs",
-    ddpm_model: str = "ddpm",
+    ddpm_model: str = DEFAULT_PRIOR,
+    pnp_model: str = DEFAULT_PNP_PRIOR,
     out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
     json_path: str | os.PathLike[str] | None = None,
     ddpm_steps: int = 1000,
@@ -331,8 +327,8 @@ def run_bench(
     """Measure both tables and write ``bench.md``, ``psnr_vs_time.png``, ``grid.png`` (and the JSON)."""
     if not 0 < ratio <= 1:
         raise ValueError(f"CS ratio must be in (0, 1], got {ratio}")
-    if memory_patch % CS_BLOCK or memory_patch < CS_BLOCK or memory_batch < 1:
-        raise ValueError(f"memory patches must be a multiple of {CS_BLOCK} and the batch >= 1, got {memory_patch}, {memory_batch}")
+    if memory_patch % BLOCK_SIZE or memory_patch < BLOCK_SIZE or memory_batch < 1:
+        raise ValueError(f"memory patches must be a multiple of {BLOCK_SIZE} and the batch >= 1, got {memory_patch}, {memory_batch}")
     if "idm" not in methods:
         raise ValueError("the bench needs the idm method (its model defines the efficiency table)")
     out_dir = Path(out_dir)
@@ -344,12 +340,15 @@ def run_bench(
     if fid_weights is not None:
         network = load_fid_inception(fid_weights, torch_device)
         feature_fn = lambda images: network(images.float())  # noqa: E731
-    restorers = build_restorers(methods, idm_model, ddpm_model, ddpm_steps, ddnm_steps, ddnm_eta, device)
-    idm_config: IDMConfig = restorers["idm"].model.config  # type: ignore[attr-defined]
+    restorers = build_restorers(methods, idm_model, ddpm_model, ddpm_steps, ddnm_steps, ddnm_eta, device, pnp_model)
+    idm_config: IDMConfig = restorers["idm"].model.config  # type: ignore[union-attr]
     # refuse a model for another ratio now, not after an hour of ddpm sampling
-    restorers["idm"].model.check_physics(CompressedSensing(ratio, (CS_BLOCK, CS_BLOCK), block_size=CS_BLOCK))  # type: ignore[attr-defined]
+    probe = CompressedSensing(ratio, (BLOCK_SIZE, BLOCK_SIZE))
+    restorers["idm"].model.check_physics(probe)  # type: ignore[union-attr]
     out_dir.mkdir(parents=True, exist_ok=True)  # likewise an output folder that cannot be made
     steps = {"pinv": "—", "tv": "—", "ddpm": str(ddpm_steps), "ddnm": str(ddnm_steps), "idm": str(idm_config.steps)}
+    if "pnp" in restorers:
+        steps["pnp"] = str(restorers["pnp"].settings_for(probe).iterations)  # type: ignore[attr-defined]
 
     keeper = _Keeper(feature_fn)
     results: dict[str, EvalResult] = {}
@@ -372,10 +371,12 @@ def run_bench(
         files.append(out_dir / "psnr_vs_time.png")
     elif progress:
         print(plot_note)
-    models = [f"idm {describe_budget(idm_model, getattr(restorers['idm'].model, 'training_info', {}))}"]  # type: ignore[attr-defined]
+    models = [f"idm {describe_budget(idm_model, getattr(restorers['idm'].model, 'training_info', {}))}"]
     if {"ddpm", "ddnm"} & set(restorers):
-        prior = restorers["ddpm" if "ddpm" in restorers else "ddnm"].model  # type: ignore[attr-defined]
+        prior = restorers["ddpm" if "ddpm" in restorers else "ddnm"].model
         models.append(f"ddpm / ddnm prior {describe_budget(ddpm_model, getattr(prior, 'training_info', {}))}")
+    if "pnp" in restorers:
+        models.append(f"pnp prior {describe_budget(pnp_model, getattr(restorers['pnp'].model, 'training_info', {}))}")
     context = {
         "models": "; ".join(models),
         "command": command, "hardware": describe_hardware(torch_device), "ratio": ratio, "idm_config": idm_config,
@@ -407,47 +408,3 @@ def run_bench(
         atomic_write_text(json_path, json.dumps(document, indent=2) + "\n")
         files.append(Path(json_path))
     return BenchReport(document, markdown, tuple(files), results, memory)
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-# ----------------------------------------------------------------------------------------------
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``reverse-anything bench``."""
-    parser.add_argument("--data", default=DEFAULT_DATA, help=f"test folder (default {DEFAULT_DATA})")
-    parser.add_argument("--ratio", type=float, default=0.5, help="CS ratio (default 0.5)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                        help="rows to run, idm among them (default all; e.g. drop ddpm, the 1000-step row, for a quick run)")
-    parser.add_argument("--limit", type=int, help="only the first N images (quick runs)")
-    parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
-    parser.add_argument("--idm-model", default="cs", help="IDM model: shipped name or .safetensors path (default cs)")
-    parser.add_argument("--ddpm-model", default="ddpm", help="DDPM prior: shipped name or .safetensors path (default ddpm)")
-    parser.add_argument("--ddpm-steps", type=int, default=1000, help="ancestral steps of the ddpm row (default 1000)")
-    parser.add_argument("--ddnm-steps", type=int, default=100, help="DDIM steps of the ddnm row (default 100)")
-    parser.add_argument("--ddnm-eta", type=float, default=0.85, help="DDNM's eta (default 0.85)")
-    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, help=f"bench.md, grid.png, psnr_vs_time.png (default ./{DEFAULT_OUT_DIR})")
-    parser.add_argument("--json", help="also write the JSON summary here")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--memory-batch", type=int, default=8, help="patches per training iteration in the efficiency table (default 8)")
-    parser.add_argument("--memory-patch", type=int, default=64, help="patch side (default 64, a multiple of 32)")
-    parser.add_argument("--memory-reps", type=int, default=3, help="timed training iterations per setting (default 3)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def bench_from_args(args: argparse.Namespace) -> int:
-    """Run :func:`run_bench` from parsed flags; prints the markdown and the files written."""
-    set_threads(args.threads)
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    resolve_device(args.device)
-    report = run_bench(
-        data=args.data, ratio=args.ratio, limit=args.limit, fid_weights=args.fid_weights, idm_model=args.idm_model,
-        ddpm_model=args.ddpm_model, out_dir=args.out_dir, json_path=args.json, ddpm_steps=args.ddpm_steps,
-        ddnm_steps=args.ddnm_steps, ddnm_eta=args.ddnm_eta, device=args.device, memory_batch=args.memory_batch,
-        memory_patch=args.memory_patch, memory_reps=args.memory_reps, progress=not args.quiet,
-        command=getattr(args, "command_line", ""), methods=tuple(dict.fromkeys(args.methods)),
-    )
-    print(report.markdown)
-    print("wrote " + ", ".join(str(path) for path in report.files))
-    return 0

@@ -356,11 +356,12 @@ def test_grid_and_output_on_the_same_file(good_image: Path, tmp_path: Path, caps
 def test_an_unexpected_error_is_one_line_and_status_1_unless_debugging(good_image: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     """A bug must not print a wall of traceback at a user; REVERSE_ANYTHING_DEBUG=1 shows it."""
     import reverse_anything.cli as cli
+    import reverse_anything.cli.restore as restore_command
 
     def broken(*args, **kwargs):
         raise RuntimeError("something\nbroke")
 
-    monkeypatch.setattr(cli, "protocol_scores", broken)
+    monkeypatch.setattr(restore_command, "protocol_scores", broken)
     arguments = ["restore", "--image", str(good_image), "--block-size", "16", "--method", "pinv", "--output", str(tmp_path / "x.png")]
     monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
     assert main(arguments) == 1
@@ -372,11 +373,11 @@ def test_an_unexpected_error_is_one_line_and_status_1_unless_debugging(good_imag
 
 
 def test_demo_with_an_operator_idm_was_not_trained_for_fails_before_the_other_methods(tmp_path: Path, capsys, monkeypatch) -> None:
-    import reverse_anything.cli as cli
+    import reverse_anything.demo as demo
 
     asked: list[str] = []
-    real = cli.get_restorer
-    monkeypatch.setattr(cli, "get_restorer", lambda method, **options: asked.append(method) or real(method, **options))
+    real = demo.get_restorer
+    monkeypatch.setattr(demo, "get_restorer", lambda method, **options: asked.append(method) or real(method, **options))
     run_and_check(["demo", "--output-dir", str(tmp_path / "demo"), "--operator", "blur", "--quiet"], tmp_path, capsys,
                   "trained for operator 'cs', not 'blur'")
     assert asked == ["idm"]

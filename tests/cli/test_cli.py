@@ -197,10 +197,10 @@ def test_library_warnings_and_log_messages_print_as_one_prefixed_line_each(capsy
     import logging
     import warnings
 
-    from reverse_anything.cli import _warnings_on_one_line
+    from reverse_anything.cli.main import warnings_on_one_line
 
     root_handlers, show = list(logging.getLogger().handlers), warnings.showwarning
-    with _warnings_on_one_line(), warnings.catch_warnings():
+    with warnings_on_one_line(), warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.warn("odd tag\nskipped", UserWarning)
         logging.getLogger("tifffile").warning("invalid\n  offset")

@@ -53,9 +53,9 @@ def test_impossible_tiles(flags, expected, colour_image: Path, tmp_path: Path, c
     "flags, expected",
     [
         (["--operator", "inpainting", "--keep-ratio", "0.5", "--model", "cs"], "trained for operator 'cs'"),
-        (["--operator", "cs", "--ratio", "0.8", "--model", "cs"], "serves CS ratios 0.1..0.5, not 0.8"),
+        (["--operator", "cs", "--ratio", "0.8", "--model", "cs"], "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
         (["--operator", "cs", "--ratio", "0.3", "--model", "no-such-model"], "no model 'no-such-model'"),
-        (["--operator", "cs", "--ratio", "0.3", "--no-scramble", "--model", "cs"], "not plain (unscrambled) block CS"),
+        (["--operator", "cs", "--ratio", "0.3", "--no-scramble", "--model", "cs"], "serves cs with scramble=True only, not scramble=False"),
     ],
 )
 def test_wrong_model_for_the_measurement(flags, expected, colour_image: Path, tmp_path: Path, capsys) -> None:

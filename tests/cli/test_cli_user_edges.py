@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from reverse_anything import cli
+from reverse_anything import demo
 from reverse_anything.cli import main
+from reverse_anything.cli import restore as restore_command
+from reverse_anything.cli import train as train_command
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -69,14 +71,14 @@ def test_the_restore_grid_is_labelled_and_the_message_names_it(colour_image, tmp
 
 def test_labels_carry_psnr_and_ssim(monkeypatch, colour_image, tmp_path, capsys):
     seen = {}
-    real = cli.labelled_grid
+    real = restore_command.labelled_grid
 
     def spy(rows, **kwargs):
         seen["labels"] = [label for row in rows for label, _ in row]
         seen["title"] = kwargs.get("title")
         return real(rows, **kwargs)
 
-    monkeypatch.setattr(cli, "labelled_grid", spy)
+    monkeypatch.setattr(restore_command, "labelled_grid", spy)
     code, stdout, _ = _run(["restore", "--image", str(colour_image), "--operator", "cs", "--ratio", "0.3", "--method", "pinv",
                             "--output", str(tmp_path / "o.png"), "--grid", str(tmp_path / "g.png")], capsys)
     assert code == 0
@@ -86,8 +88,8 @@ def test_labels_carry_psnr_and_ssim(monkeypatch, colour_image, tmp_path, capsys)
 
 def test_the_demo_grid_says_what_it_shows(monkeypatch, tmp_path, capsys):
     seen = {}
-    real = cli.labelled_grid
-    monkeypatch.setattr(cli, "labelled_grid", lambda rows, **kw: seen.update(kw) or real(rows, **kw))
+    real = demo.labelled_grid
+    monkeypatch.setattr(demo, "labelled_grid", lambda rows, **kw: seen.update(kw) or real(rows, **kw))
     code, stdout, _ = _run(["demo", "--methods", "pinv", "--operator", "inpainting", "--keep-ratio", "0.4",
                             "--output-dir", str(tmp_path), "--quiet"], capsys)
     assert code == 0
@@ -132,11 +134,11 @@ def test_eval_quiet_prints_only_the_mean(image_folder, capsys):
 
 
 def test_only_rank_zero_announces_the_export(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "train_from_args", lambda args: Path("runs/x/model"))
+    monkeypatch.setattr(train_command, "train_from_args", lambda args: Path("runs/x/model"))
     monkeypatch.setenv("RANK", "1")
-    assert cli.command_train(None) == 0 and capsys.readouterr().out == ""
+    assert train_command.command_train(None) == 0 and capsys.readouterr().out == ""
     monkeypatch.setenv("RANK", "0")
-    assert cli.command_train(None) == 0 and "exported runs/x/model.safetensors" in capsys.readouterr().out
+    assert train_command.command_train(None) == 0 and "exported runs/x/model.safetensors" in capsys.readouterr().out
 
 
 def test_demo_output_is_ignored_by_git():

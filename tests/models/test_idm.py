@@ -50,14 +50,14 @@ def test_output_shape_for_sizes_that_are_not_multiples():
 
 
 def test_refuses_measurements_it_was_not_trained_for():
-    model = _tiny(True, ratio_range=(0.5, 0.5))
-    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratio 0.5 only, not 0.1"):
+    model = _tiny(True, serves={"operator": "cs", "ratio": {"min": 0.5, "max": 0.5}, "block_size": 32, "scramble": True})
+    with pytest.raises(IncompatibleMeasurementError, match="serves cs with ratio=0.5 only, not ratio=0.1"):
         model.check_physics(CompressedSensing(0.1, (32, 32)))
     with pytest.raises(IncompatibleMeasurementError, match="inpainting"):
         model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
-    with pytest.raises(IncompatibleMeasurementError, match="block size"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves cs with block_size=32 only, not block_size=16"):
         model.check_physics(CompressedSensing(0.5, (64, 64), block_size=16))
-    with pytest.raises(IncompatibleMeasurementError, match="not plain"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves cs with scramble=True only, not scramble=False"):
         model.check_physics(CompressedSensing(0.5, (32, 32), scramble=False))
     model.check_physics(CompressedSensing(0.5, (32, 32)))
 
@@ -121,9 +121,22 @@ def test_model_files_whose_config_does_not_fit_the_weights(tmp_path):
         ({"channels": (8, 16), "depth": (1,)}, "equal length"),
         ({"channels": (7, 16), "depth": (1, 1)}, "must be even"),
         ({"schedule_s": 0.0}, "schedule_s > 0"),
-        ({"ratio_range": (0.5, 0.1)}, "ratio_range"),
+        ({"serves": {"ratio": {"min": 0.5, "max": 0.1}}}, "min 0.5 is above max 0.1"),
+        ({"serves": {"ratio": {"low": 0.1}}}, "must be a value"),
     ],
 )
 def test_impossible_configs_are_refused_when_made(overrides, message):
     with pytest.raises(ValueError, match=message):
         IDMConfig(**overrides)
+
+
+def test_cards_written_before_serves_still_load_as_scrambled_cs():
+    legacy = IDMConfig.from_dict({**TINY, "operator": "cs", "ratio_range": [0.1, 0.5], "block_size": 32})
+    assert legacy.serves == {"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}, "block_size": 32, "scramble": True}
+    assert IDMConfig.from_dict(legacy.to_dict()) == legacy
+
+
+def test_an_empty_description_serves_every_operator():
+    model = _tiny(True)
+    model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
+    assert model.config.serves == {}

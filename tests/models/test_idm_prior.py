@@ -122,6 +122,6 @@ def test_layout_mismatches_and_split_backbones_are_refused():
 
 
 def test_a_prior_idm_refuses_operators_it_was_not_trained_for():
-    model = idm_from_prior(_prior(), steps=2)
+    model = idm_from_prior(_prior(), steps=2, serves={"operator": "cs"})
     with pytest.raises(ValueError, match="trained for operator 'cs', not 'inpainting'"):
         model.check_physics(Inpainting((32, 32), keep_ratio=0.3))

@@ -203,8 +203,7 @@ def test_inpainting_box_and_user_mask():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({}, "exactly one"),
-        ({"keep_ratio": 0.5, "box": (0, 0, 1, 1)}, "exactly one"),
+        ({"keep_ratio": 0.5, "box": (0, 0, 1, 1)}, "one of keep_ratio, mask, box; got keep_ratio and box"),
         ({"keep_ratio": 0.0}, "keep_ratio"),
         ({"box": (6, 0, 4, 4)}, "does not fit"),
         ({"mask": np.full((8, 8), 0.5)}, "only 0"),

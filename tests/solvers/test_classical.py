@@ -164,3 +164,15 @@ def test_registry() -> None:
         get_restorer("nope")
     with pytest.raises(ValueError, match="does not take option.*weight"):
         get_restorer("pinv", weight=1.0)
+
+
+def test_every_method_is_a_restorer_class_in_one_registry():
+    from reverse_anything.solvers import RESTORERS, Restorer, method_options
+
+    assert set(RESTORERS) == {"pinv", "tv", "idm", "ddpm", "ddnm", "pnp"}
+    for name, cls in RESTORERS.items():
+        assert issubclass(cls, Restorer) and cls.name == name and "progress" in method_options(name)
+    restorer = get_restorer("tv", iterations=5)
+    assert isinstance(restorer, Restorer) and restorer.model is None and restorer.model_name == ""
+    with pytest.raises(ValueError, match="does not take option"):
+        get_restorer("pinv", weight=1.0)

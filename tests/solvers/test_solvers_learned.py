@@ -40,7 +40,7 @@ def test_tile_batch_does_not_change_the_result():
 
 def test_tiles_of_an_untrained_ratio_are_refused_before_any_work(restore):
     op = Tiled(CompressedSensing(0.8, (32, 32)), (64, 64), tile=32)
-    with pytest.raises(IncompatibleMeasurementError, match="serves CS ratios 0.1..0.5, not 0.8"):
+    with pytest.raises(IncompatibleMeasurementError, match="serves cs with ratio in 0.1..0.5, not ratio=0.8"):
         restore(op, op.A(torch.rand(1, 1, 64, 64)))
 
 
@@ -65,8 +65,8 @@ def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op,
 @pytest.mark.parametrize(
     "op, reason",
     [(Inpainting((32, 32), keep_ratio=0.3), "trained for operator 'cs', not 'inpainting'"),
-     (CompressedSensing(0.8, (32, 32)), "serves CS ratios 0.1..0.5, not 0.8"),
-     (CompressedSensing(0.3, (32, 32), scramble=False), "not plain")],
+     (CompressedSensing(0.8, (32, 32)), "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
+     (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False")],
 )
 def test_a_measurement_no_shipped_model_serves_is_refused_naming_the_methods_that_do(op, reason):
     with pytest.raises(IncompatibleMeasurementError, match=reason) as error:

@@ -17,6 +17,7 @@ noise estimator, hence training memory is flat in T and in depth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,11 +27,13 @@ from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0
 from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
 from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
+from .serves import check_description, refusal_for
 
 __all__ = ["IDMConfig", "IDM", "BACKBONES", "refusal", "DiffusionStep", "IncompatibleMeasurementError"]
 
 
 BACKBONES = ("split", "prior")
+LEGACY_OPERATOR_KEYS = ("operator", "ratio_range", "block_size")  # before models described what they serve as `serves`
 """``split``: the CPU-sized reversible U-Net trained from scratch (couplings on channel halves, data in [0, 1]);
 ``prior``: a DDPM prior's U-Net made reversible (:class:`PriorNoiseEstimator`, data in the prior's [-1, 1])."""
 
@@ -58,9 +61,7 @@ class IDMConfig(JsonConfig):
     schedule_lambda: float = 0.25
     memory_saving: bool = True
     learn_consistency: bool = False
-    operator: str = "cs"
-    ratio_range: tuple[float, float] | None = (0.1, 0.5)
-    block_size: int | None = 32
+    serves: dict = field(default_factory=dict)  # the measurements it was trained for (models/serves.py); {}: any
     backbone: str = "split"
     step_mixing: float = 0.5
     start: str = "pinv"
@@ -85,30 +86,33 @@ class IDMConfig(JsonConfig):
             raise ValueError(f"channels must be even and >= 2 (couplings split them), depth >= 1; got {self.channels}, {self.depth}")
         if self.embed_dim < 1 or not self.schedule_s > 0 or not self.schedule_lambda >= 0:
             raise ValueError(f"need embed_dim >= 1, schedule_s > 0, schedule_lambda >= 0; got {self.embed_dim}, {self.schedule_s}, {self.schedule_lambda}")
-        if self.ratio_range is not None and not 0 < self.ratio_range[0] <= self.ratio_range[1] <= 1:
-            raise ValueError(f"ratio_range must be (low, high) with 0 < low <= high <= 1, got {self.ratio_range}")
+        check_description(self.serves)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IDMConfig:
+        """Also reads the cards written before ``serves`` (``operator`` / ``ratio_range`` / ``block_size``: scrambled CS)."""
+        data = dict(data)
+        legacy = {key: data.pop(key) for key in LEGACY_OPERATOR_KEYS if key in data}
+        if legacy and "serves" not in data:
+            serves: dict[str, Any] = {"operator": legacy.get("operator", "cs")}
+            if serves["operator"] == "cs":
+                if legacy.get("ratio_range") is not None:
+                    low, high = legacy["ratio_range"]
+                    serves["ratio"] = {"min": low, "max": high}
+                if legacy.get("block_size") is not None:
+                    serves["block_size"] = legacy["block_size"]
+                serves["scramble"] = True
+            data["serves"] = serves
+        return super().from_dict(data)
 
 
 def refusal(config: IDMConfig, physics: object) -> str | None:
     """Why a model of ``config`` cannot invert ``physics`` (one line), or ``None`` if it was trained for it.
 
-    Reads only the operator's public description (``name`` and, for CS, ``ratio`` / ``scramble`` /
-    ``block_size``), so shipped models can be matched to a measurement from their JSON cards alone.
+    Generic: the model's ``serves`` description against the operator's ``config()``, so shipped models
+    are matched to a measurement from their JSON cards alone.
     """
-    name = getattr(physics, "name", type(physics).__name__)
-    if config.operator and name != config.operator:
-        return f"this IDM model was trained for operator {config.operator!r}, not {name!r}"
-    if config.operator == "cs":
-        ratio = float(physics.ratio)  # type: ignore[attr-defined]
-        lo, hi = config.ratio_range or (ratio, ratio)
-        if not lo - 1e-6 <= ratio <= hi + 1e-6:
-            served = f"CS ratio {lo:g} only" if hi - lo < 1e-6 else f"CS ratios {lo:g}..{hi:g}"
-            return f"this IDM model serves {served}, not {ratio:g}; pick a model trained for {ratio:g}"
-        if not getattr(physics, "scramble", True):
-            return "this IDM model was trained on scrambled block CS, not plain (unscrambled) block CS"
-        if config.block_size is not None and physics.block_size != config.block_size:  # type: ignore[attr-defined]
-            return f"this IDM model was trained with CS block size {config.block_size}, not {physics.block_size}"  # type: ignore[attr-defined]
-    return None
+    return refusal_for(config.serves, physics, what="this IDM model")
 
 
 def measurement_ratio(y: Tensor, x_init: Tensor) -> Tensor:

@@ -21,11 +21,20 @@ Example:
     >>> round(operator_norm(op, (64, 64), iters=3), 6)
     1.0
 """
-from .base import ComposedPhysics, LinearPhysics, build_operator, conjugate_gradient_least_squares, operator_norm
+from .base import (
+    ComposedPhysics,
+    LinearPhysics,
+    build_operator,
+    conjugate_gradient_least_squares,
+    operator_class,
+    operator_defaults,
+    operator_norm,
+)
 from .blur import Blur
 from .compressed_sensing import CompressedSensing
 from .ct import CT
 from .denoising import Denoising
+from .files import load_kernel_file, load_matrix_file
 from .inpainting import Inpainting
 from .matrix import FunctionOperator, MatrixOperator
 from .mri import MRI
@@ -46,6 +55,10 @@ __all__ = [
     "FunctionOperator",
     "Tiled",
     "build_operator",
+    "operator_class",
+    "operator_defaults",
+    "load_kernel_file",
+    "load_matrix_file",
     "operator_norm",
     "conjugate_gradient_least_squares",
 ]

@@ -11,6 +11,7 @@ Operators compose with ``@`` like matrices: ``(A2 @ A1).A(x) == A2.A(A1.A(x))``.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -22,6 +23,8 @@ __all__ = [
     "LinearPhysics",
     "ComposedPhysics",
     "build_operator",
+    "operator_class",
+    "operator_defaults",
     "operator_norm",
     "conjugate_gradient_least_squares",
 ]
@@ -347,13 +350,28 @@ def build_operator(config: dict[str, Any]) -> LinearPhysics:
         raise ValueError(f"an operator config is a dict with an 'operator' key, got {config!r}")
     kwargs = dict(config)
     name = kwargs.pop("operator")
+    cls = operator_class(name)
+    try:
+        return cls.from_config(kwargs)
+    except TypeError as error:
+        raise ValueError(f"bad arguments for operator {name!r}: {error}") from None
+
+
+def operator_class(name: str) -> type[LinearPhysics]:
+    """The operator class registered under ``name`` (what :func:`build_operator` builds for it)."""
     known = _registered_operators()
     if name not in known:
         raise ValueError(f"unknown operator {name!r}; known operators: {', '.join(sorted(known))}")
-    try:
-        return known[name].from_config(kwargs)
-    except TypeError as error:
-        raise ValueError(f"bad arguments for operator {name!r}: {error}") from None
+    return known[name]
+
+
+def operator_defaults(name: str) -> dict[str, Any]:
+    """The constructor defaults of operator ``name`` (``{"ratio": 0.3, "block_size": 32, ...}`` for ``"cs"``).
+
+    Defaults live only in the constructors; front ends (the CLI's help, evaluation's crop rule) read them here.
+    """
+    parameters = inspect.signature(operator_class(name).__init__).parameters
+    return {key: p.default for key, p in parameters.items() if key != "self" and p.default is not inspect.Parameter.empty}
 
 
 def _default_device(op: LinearPhysics) -> torch.device:

@@ -12,9 +12,10 @@ from torch import Tensor
 from ..runtime import single_threaded
 from .base import LinearPhysics, as_operand, validate_image_size
 
-__all__ = ["CompressedSensing", "orthonormal_rows"]
+__all__ = ["CompressedSensing", "orthonormal_rows", "BLOCK_SIZE"]
 
 
+BLOCK_SIZE = 32  # the published IDM protocol's CS block side, the default everywhere (models, training, bench, CLI)
 MAX_BLOCK_SIZE = 64  # Φ's Gaussian draw is B²×B² float64: 128 MiB at B = 64, 2 GiB at B = 128
 
 
@@ -69,9 +70,9 @@ class CompressedSensing(LinearPhysics):
 
     def __init__(
         self,
-        ratio: float,
-        image_size: Sequence[int],
-        block_size: int = 32,
+        ratio: float = 0.3,
+        image_size: Sequence[int] | None = None,
+        block_size: int = BLOCK_SIZE,
         seed: int = 0,
         scramble: bool = True,
         perm_seed: int | None = None,
@@ -81,6 +82,8 @@ class CompressedSensing(LinearPhysics):
         ratio = float(ratio)
         if not 0 < ratio <= 1:
             raise ValueError(f"CS ratio must be in (0, 1], got {ratio}")
+        if image_size is None:  # a default only so that ratio can have one; every CS operator has a size
+            raise ValueError("CompressedSensing needs image_size (H, W)")
         self.image_size = validate_image_size(image_size)
         if int(block_size) != block_size or not 1 <= block_size <= MAX_BLOCK_SIZE:
             raise ValueError(

@@ -13,6 +13,8 @@ from .base import LinearPhysics, as_operand, validate_image_size
 
 __all__ = ["Inpainting", "encode_mask", "decode_mask"]
 
+DEFAULT_KEEP_RATIO = 0.3  # random pixels kept when neither a ratio, a mask nor a box is given
+
 
 def encode_mask(mask: Tensor) -> str:
     """A 0/1 mask as base64 of its packed bits: lossless and ~8 KiB for 256x256 (JSON-friendly)."""
@@ -36,7 +38,7 @@ def decode_mask(encoded: str, image_size: tuple[int, int]) -> Tensor:
 class Inpainting(LinearPhysics):
     """``A x = mask ⊙ x`` (y has the image's shape); ``Aᵀ = A† = A`` since the mask is 0/1.
 
-    Give exactly one of:
+    Give at most one of (none: ``keep_ratio = 0.3``):
 
     * ``keep_ratio``: keep ``round(keep_ratio·H·W)`` pixels chosen at random from ``seed``;
     * ``box=(top, left, height, width)``: remove that rectangle;
@@ -63,9 +65,11 @@ class Inpainting(LinearPhysics):
     ):
         super().__init__(noise_sigma)
         self.image_size = validate_image_size(image_size)
+        if keep_ratio is None and mask is None and box is None:
+            keep_ratio = DEFAULT_KEEP_RATIO
         given = [name for name, value in (("keep_ratio", keep_ratio), ("mask", mask), ("box", box)) if value is not None]
         if len(given) != 1:
-            raise ValueError(f"Inpainting needs exactly one of keep_ratio, mask, box; got {given or 'none'}")
+            raise ValueError(f"Inpainting takes one of keep_ratio, mask, box; got {' and '.join(given)}")
         height, width = self.image_size
         if keep_ratio is not None:
             keep_ratio = float(keep_ratio)

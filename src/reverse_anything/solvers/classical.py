@@ -18,9 +18,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..physics import operator_norm
+from .base import Restorer
 
 __all__ = [
     "LinearOperatorLike",
+    "PinvRestorer",
+    "TVRestorer",
     "TVDefaults",
     "TV_DEFAULTS",
     "gradient",
@@ -78,6 +81,37 @@ _MIN_WEIGHT_SCALE = 1e-3  # weights below this (incl. 0) use this scale for the 
 def pinv(op: LinearOperatorLike, y: Tensor) -> Tensor:
     """The pseudo-inverse baseline ``A† y``: the minimum-norm image consistent with ``y``."""
     return op.A_dagger(y)
+
+
+class PinvRestorer(Restorer):
+    """``A† y``; ``progress`` is accepted (every method takes it) but it is a single step."""
+
+    name = "pinv"
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+
+    def __call__(self, op: LinearOperatorLike, y: Tensor) -> Tensor:
+        return pinv(op, y)
+
+
+class TVRestorer(Restorer):
+    """TV-regularised least squares (:func:`tv`); ``None`` options take the per-operator tuned :data:`TV_DEFAULTS`."""
+
+    name = "tv"
+
+    def __init__(
+        self,
+        weight: float | None = None,
+        iterations: int | None = None,
+        tolerance: float = 1e-5,
+        box: tuple[float, float] | None = (0.0, 1.0),
+        progress: bool = False,
+    ) -> None:
+        self.weight, self.iterations, self.tolerance, self.box, self.progress = weight, iterations, tolerance, box, progress
+
+    def __call__(self, op: LinearOperatorLike, y: Tensor) -> Tensor:
+        return tv(op, y, weight=self.weight, iterations=self.iterations, tolerance=self.tolerance, box=self.box, progress=self.progress)
 
 
 def gradient(x: Tensor) -> Tensor:

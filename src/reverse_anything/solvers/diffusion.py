@@ -14,8 +14,7 @@ seeded with ``seed``, on any device.
 """
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from abc import abstractmethod
 
 import torch
 from torch import Tensor
@@ -23,26 +22,34 @@ from torch import Tensor
 from ..diffusion.ddpm_schedules import spaced_timesteps
 from ..diffusion.samplers import DDNM_ETA, DDNM_STEPS, ddnm_sample, ddpm_sample
 from ..models.ddpm import DDPMNet, from_model_range
+from .base import Restorer
 
-__all__ = ["DEFAULT_PRIOR", "ddpm_restorer", "ddnm_restorer"]
+__all__ = ["DEFAULT_PRIOR", "DDPMRestorer", "DDNMRestorer"]
 
 DEFAULT_PRIOR = "ddpm"  # the shipped prior's name in weights/models.json
 DATA_RANGE = (-1.0, 1.0)  # clean estimates are clamped to the prior's data range (Ho et al.)
 
-Sampler = Callable[..., Tensor]
 
+class PriorSamplerRestorer(Restorer):
+    """Load a DDPM prior once; each call samples with :meth:`sample` and the range-null-space projection."""
 
-def _prior_restorer(model: str, device: str | None, sample: Sampler, steps: int | None, seed: int):
-    """Load the prior once; ``sample(net, x_T, alphas_cumprod, steps=, physics=, y=, generator=, clip_x0=)`` restores."""
-    from ..models.checkpoint import load_ddpm
+    def __init__(self, model: str, steps: int | None, seed: int, device: str | None, progress: bool) -> None:
+        from ..models.checkpoint import load_ddpm
 
-    network: DDPMNet = load_ddpm(model, device=device or "cpu")
-    schedule = network.alphas_cumprod
-    steps = len(schedule) if steps is None else steps
-    spaced_timesteps(len(schedule), steps)  # refuse a bad --steps now, not after the first image
+        self.model: DDPMNet = load_ddpm(model, device=device or "cpu")
+        self.model_name = model
+        self.schedule = self.model.alphas_cumprod  # the training schedule the samplers walk
+        self.steps = len(self.schedule) if steps is None else steps
+        spaced_timesteps(len(self.schedule), self.steps)  # refuse a bad --steps now, not after the first image
+        self.seed, self.progress = seed, progress
+
+    @abstractmethod
+    def sample(self, x_T: Tensor, physics, y: Tensor, generator: torch.Generator) -> Tensor:
+        """The prior-range image from start noise ``x_T`` and the prior-range measurement ``y``."""
 
     @torch.no_grad()
-    def restore(op, y: Tensor) -> Tensor:
+    def __call__(self, op, y: Tensor) -> Tensor:
+        network = self.model
         params = next(network.parameters())
         if params.device != y.device or params.dtype != y.dtype:
             network.to(device=y.device, dtype=y.dtype)
@@ -50,24 +57,36 @@ def _prior_restorer(model: str, device: str | None, sample: Sampler, steps: int 
         y_grey = y.reshape(n * c, 1, *y.shape[2:])
         shape = op.A_dagger(y_grey).shape
         y_prior = 2.0 * y_grey - op.A(torch.ones(shape, device=y.device, dtype=y.dtype))  # A(2x - 1)
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(self.seed)
         x_T = torch.randn(shape, generator=generator, dtype=y.dtype).to(y.device)
-        x = sample(network, x_T, schedule, steps=steps, physics=op, y=y_prior, generator=generator, clip_x0=DATA_RANGE)
-        x = from_model_range(x)
+        x = from_model_range(self.sample(x_T, op, y_prior, generator))
         return x.reshape(n, c, *x.shape[2:])
 
-    restore.model = network  # type: ignore[attr-defined]
-    restore.model_name = model  # type: ignore[attr-defined]  # reported by the CLI
-    return restore
 
-
-def ddpm_restorer(model: str = DEFAULT_PRIOR, steps: int | None = None, seed: int = 0, device: str | None = None, progress: bool = False):
+class DDPMRestorer(PriorSamplerRestorer):
     """Ancestral DDPM with a DDNM projection at every step; ``steps`` defaults to the prior's T (1000)."""
-    return _prior_restorer(model, device, functools.partial(ddpm_sample, progress=progress), steps, seed)
+
+    name = "ddpm"
+
+    def __init__(self, model: str = DEFAULT_PRIOR, steps: int | None = None, seed: int = 0, device: str | None = None, progress: bool = False) -> None:
+        super().__init__(model, steps, seed, device, progress)
+
+    def sample(self, x_T: Tensor, physics, y: Tensor, generator: torch.Generator) -> Tensor:
+        return ddpm_sample(self.model, x_T, self.schedule, steps=self.steps, physics=physics, y=y, generator=generator,
+                           clip_x0=DATA_RANGE, progress=self.progress)
 
 
-def ddnm_restorer(
-    model: str = DEFAULT_PRIOR, steps: int = DDNM_STEPS, eta: float = DDNM_ETA, seed: int = 0, device: str | None = None, progress: bool = False
-):
+class DDNMRestorer(PriorSamplerRestorer):
     """DDNM: DDIM steps (default 100, ``eta`` 0.85) with the range-null-space projection."""
-    return _prior_restorer(model, device, functools.partial(ddnm_sample, eta=eta, progress=progress), steps, seed)
+
+    name = "ddnm"
+
+    def __init__(
+        self, model: str = DEFAULT_PRIOR, steps: int = DDNM_STEPS, eta: float = DDNM_ETA, seed: int = 0, device: str | None = None, progress: bool = False
+    ) -> None:
+        super().__init__(model, steps, seed, device, progress)
+        self.eta = eta
+
+    def sample(self, x_T: Tensor, physics, y: Tensor, generator: torch.Generator) -> Tensor:
+        return ddnm_sample(self.model, x_T, self.schedule, steps=self.steps, physics=physics, y=y, generator=generator,
+                           clip_x0=DATA_RANGE, eta=self.eta, progress=self.progress)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm import tqdm
 
-__all__ = ["idm_restorer", "default_idm_model"]
+from .base import Restorer
+
+__all__ = ["IDMRestorer", "default_idm_model"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,7 +30,7 @@ def _shipped_idm_configs() -> tuple:
 
 def default_idm_model(op) -> str:
     """The shipped IDM model that serves this measurement's operator, chosen from the models' JSON cards
-    (operator family, CS ratio range, block size), never by building a name.
+    (their ``serves`` descriptions against ``op.config()``), never by building a name.
 
     Raises:
         IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
@@ -50,45 +52,51 @@ def default_idm_model(op) -> str:
     )
 
 
-def idm_restorer(model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4):
-    """An IDM restorer for a shipped model name or a ``.safetensors`` path (``None``: chosen per
-    measurement by :func:`default_idm_model`).
+class IDMRestorer(Restorer):
+    """IDM with a shipped model name or a ``.safetensors`` path (``None``: the shipped model that serves
+    each measurement, chosen by :func:`default_idm_model`).
 
-    IDM models are grey; colour measurements (C > 1) are restored channel by channel
-    by folding the channels into the batch (every operator acts per channel).  The
-    operator is checked against what the model was trained for before any work.
-    A :class:`~reverse_anything.physics.Tiled` measurement is restored ``tile_batch``
-    tiles at a time, so memory is that of a few tiles whatever the image size
-    (``progress`` then shows a bar over the tiles).
+    IDM models are grey; colour measurements (C > 1) are restored channel by channel by folding the
+    channels into the batch (every operator acts per channel). The operator is checked against what
+    the model was trained for before any work. A :class:`~reverse_anything.physics.Tiled` measurement
+    is restored ``tile_batch`` tiles at a time, so memory is that of a few tiles whatever the image
+    size (``progress`` then shows a bar over the tiles).
     """
-    from ..models.checkpoint import load_idm
-    from ..physics import Tiled
 
-    if tile_batch < 1:
-        raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-    loaded: dict[str, torch.nn.Module] = {}
+    name = "idm"
 
-    def network_for(op) -> torch.nn.Module:
-        name = model if model is not None else default_idm_model(op)
-        if name not in loaded:
-            loaded[name] = load_idm(name, device=device or "cpu")
-        restore.model_name = name  # type: ignore[attr-defined]  # what the last measurement got, for reports
-        return loaded[name]
+    def __init__(self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4) -> None:
+        if tile_batch < 1:
+            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+        self.requested, self.device, self.progress, self.tile_batch = model, device or "cpu", progress, tile_batch
+        self._loaded: dict[str, nn.Module] = {}
+        if model is not None:
+            self._network_for(None)  # load now: a bad name or file fails at once
 
-    def run(network, op, y: Tensor) -> Tensor:
+    def _network_for(self, op) -> nn.Module:
+        from ..models.checkpoint import load_idm
+
+        name = self.requested if self.requested is not None else default_idm_model(op)
+        if name not in self._loaded:
+            self._loaded[name] = load_idm(name, device=self.device)
+        self.model, self.model_name = self._loaded[name], name  # what the last measurement got, for reports
+        return self.model
+
+    @staticmethod
+    def _run(network: nn.Module, op, y: Tensor) -> Tensor:
         n, c = y.shape[:2]
         x = network(y.reshape(n * c, 1, *y.shape[2:]), op)
         return x.reshape(n, c, *x.shape[2:])
 
-    def run_tiles(network, op: Tiled, y: Tensor) -> Tensor:
+    def _run_tiles(self, network: nn.Module, op, y: Tensor) -> Tensor:
         groups = op.split_measurement(y)  # per tile size: (N, C, k, *tile measurement shape)
-        bar = tqdm(total=sum(g.shape[:3].numel() for g in groups), unit="tile", disable=not progress)
+        bar = tqdm(total=sum(g.shape[:3].numel() for g in groups), unit="tile", disable=not self.progress)
         restored = []
         for inner, measured in zip(op.groups, groups):
             n, c, k = measured.shape[:3]
             tiles = measured.flatten(0, 2).unsqueeze(1)
             pieces = []
-            for chunk in tiles.split(tile_batch):
+            for chunk in tiles.split(self.tile_batch):
                 pieces.append(network(chunk, inner))
                 bar.update(chunk.shape[0])
             restored.append(torch.cat(pieces).reshape(n, c, k, *pieces[0].shape[-2:]))
@@ -96,15 +104,13 @@ def idm_restorer(model: str | None = None, device: str | None = None, progress: 
         return op.assemble(restored)
 
     @torch.no_grad()
-    def restore(op, y: Tensor) -> Tensor:
-        network = network_for(op)
+    def __call__(self, op, y: Tensor) -> Tensor:
+        from ..physics import Tiled
+
+        network = self._network_for(op)
         for inner in op.groups if isinstance(op, Tiled) else [op]:
             network.check_physics(inner)
         params = next(network.parameters())
         if params.device != y.device or params.dtype != y.dtype:
             network.to(device=y.device, dtype=y.dtype)
-        return run_tiles(network, op, y) if isinstance(op, Tiled) else run(network, op, y)
-
-    if model is not None:
-        restore.model = network_for(None)  # type: ignore[attr-defined]  # load now: a bad name fails at once
-    return restore
+        return self._run_tiles(network, op, y) if isinstance(op, Tiled) else self._run(network, op, y)

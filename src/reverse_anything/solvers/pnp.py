@@ -25,10 +25,12 @@ from torch import Tensor
 
 from ..diffusion.updates import data_consistency, predict_x0
 from ..models.ddpm import from_model_range, to_model_range
+from .base import Restorer
 
-__all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "pnp_restorer", "conjugate_gradient"]
+__all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "PnPRestorer", "DEFAULT_PNP_PRIOR", "conjugate_gradient"]
 
 
+DEFAULT_PNP_PRIOR = "ddpm-wide"  # the shipped prior pnp runs on (the wider one denoises better: results/denoise/)
 PNP_STARTS = ("pinv", "unbiased")
 """``pinv``: start at ``A†y``. ``unbiased``: ``A†y`` rescaled about mid-grey by ``n/m``, for random subsampling
 operators (scrambled CS) whose ``A†A`` averages ``(m/n) I``, so ``A†y`` is the image shrunk by ``m/n`` plus noise."""
@@ -144,31 +146,38 @@ def pnp(op, y: Tensor, prior, settings: PnPSettings | None = None, progress: boo
     return x
 
 
-def pnp_restorer(
-    model: str = "ddpm-wide",
-    steps: int | None = None,
-    sigma_start: float | None = None,
-    sigma_end: float | None = None,
-    data_sigma: float | None = None,
-    device: str | None = None,
-    progress: bool = False,
-):
+class PnPRestorer(Restorer):
     """``restore(op, y)`` by :func:`pnp` on a prior (shipped name or path); ``steps`` is the number of
     denoise + data steps; unset options take the operator family's tuned :data:`PNP_DEFAULTS`."""
-    from ..models.checkpoint import load_ddpm
 
-    prior = load_ddpm(model, device=device or "cpu")
-    overrides = {k: v for k, v in dict(iterations=steps, sigma_start=sigma_start, sigma_end=sigma_end, data_sigma=data_sigma).items() if v is not None}
-    PnPSettings(**{**vars(FALLBACK_PNP), **overrides})  # refuse impossible options now, not at the first image
+    name = "pnp"
 
-    def restore(op, y: Tensor) -> Tensor:
-        params = next(prior.parameters())
-        if params.device != y.device or params.dtype != y.dtype:
-            prior.to(device=y.device, dtype=y.dtype)
+    def __init__(
+        self,
+        model: str = DEFAULT_PNP_PRIOR,
+        steps: int | None = None,
+        sigma_start: float | None = None,
+        sigma_end: float | None = None,
+        data_sigma: float | None = None,
+        device: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        from ..models.checkpoint import load_ddpm
+
+        given = dict(iterations=steps, sigma_start=sigma_start, sigma_end=sigma_end, data_sigma=data_sigma)
+        self.overrides = {key: value for key, value in given.items() if value is not None}
+        PnPSettings(**{**vars(FALLBACK_PNP), **self.overrides})  # refuse impossible options now, not at the first image
+        self.model = load_ddpm(model, device=device or "cpu")
+        self.model_name = model
+        self.progress = progress
+
+    def settings_for(self, op) -> PnPSettings:
+        """The tuned settings of the operator's family, with the options given at construction on top."""
         family = str(getattr(op, "family", getattr(op, "name", "")))
-        settings = replace(PNP_DEFAULTS.get(family, FALLBACK_PNP), **overrides)
-        return pnp(op, y, prior, settings, progress=progress)
+        return replace(PNP_DEFAULTS.get(family, FALLBACK_PNP), **self.overrides)
 
-    restore.model = prior  # type: ignore[attr-defined]
-    restore.model_name = model  # type: ignore[attr-defined]  # reported by the CLI
-    return restore
+    def __call__(self, op, y: Tensor) -> Tensor:
+        params = next(self.model.parameters())
+        if params.device != y.device or params.dtype != y.dtype:
+            self.model.to(device=y.device, dtype=y.dtype)
+        return pnp(op, y, self.model, self.settings_for(op), progress=self.progress)

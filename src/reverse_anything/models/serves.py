@@ -1,0 +1,73 @@
+"""Which measurements a model serves, as data on its JSON card, checked against an operator's ``config()``.
+
+A description maps operator-config keys to what the model accepts::
+
+    {"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}, "block_size": 32, "scramble": true}
+
+* a plain value must equal the operator's (``"operator"`` is the family, ``op.name``);
+* ``{"min": a, "max": b}`` is an inclusive numeric range;
+* ``{"one_of": [...]}`` is a set of accepted values.
+
+An empty description serves every operator. Nothing here knows any operator family, so a model for
+a new operator needs a new card, not new code, and shipped models are matched to a measurement
+from their cards alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["check_description", "refusal_for"]
+
+TOLERANCE = 1e-6  # ratios come back from arithmetic (m / n); a range edge given as 0.1 must admit 0.1000000001
+
+
+def check_description(serves: Mapping[str, Any]) -> None:
+    """Refuse a malformed description when a config is made, not when a measurement arrives."""
+    if not isinstance(serves, Mapping):
+        raise ValueError(f"serves must be a mapping of operator-config keys, got {serves!r}")
+    for key, rule in serves.items():
+        if isinstance(rule, Mapping):
+            if set(rule) == {"min", "max"}:
+                if not float(rule["min"]) <= float(rule["max"]):
+                    raise ValueError(f"serves[{key!r}]: min {rule['min']} is above max {rule['max']}")
+            elif set(rule) != {"one_of"} or not isinstance(rule["one_of"], list):
+                raise ValueError(f"serves[{key!r}] must be a value, {{'min', 'max'}} or {{'one_of': [...]}}, got {dict(rule)}")
+
+
+def _describe(key: str, rule: Any) -> str:
+    if isinstance(rule, Mapping) and "min" in rule:
+        return f"{key}={rule['min']:g} only" if rule["min"] == rule["max"] else f"{key} in {rule['min']:g}..{rule['max']:g}"
+    if isinstance(rule, Mapping):
+        return f"{key} one of " + ", ".join(map(str, rule["one_of"]))
+    return f"{key}={rule} only"
+
+
+def _accepts(rule: Any, value: Any) -> bool:
+    if isinstance(rule, Mapping) and "min" in rule:
+        return isinstance(value, (int, float)) and rule["min"] - TOLERANCE <= value <= rule["max"] + TOLERANCE
+    if isinstance(rule, Mapping):
+        return value in rule["one_of"]
+    return value == rule
+
+
+def refusal_for(serves: Mapping[str, Any], physics: object, what: str = "this model") -> str | None:
+    """Why ``what`` cannot invert ``physics`` (one line), or ``None`` when its description admits the operator."""
+    if not serves:
+        return None
+    family = getattr(physics, "name", "") or type(physics).__name__
+    wanted = serves.get("operator")
+    if wanted is not None and family != wanted:
+        return f"{what} was trained for operator {wanted!r}, not {family!r}"
+    try:
+        description = physics.config()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return f"{what} serves only operators that describe themselves (config()); {family!r} does not"
+    for key, rule in serves.items():
+        if key == "operator":
+            continue
+        if key not in description:
+            return f"{what} needs the operator's {key}, which {family!r} does not have"
+        if not _accepts(rule, description[key]):
+            return f"{what} serves {family} with {_describe(key, rule)}, not {key}={description[key]}"
+    return None
