@@ -22,3 +22,20 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = _commands((ROOT / ".ci" / "run").read_text())
     assert ci[-1] == setup_and_tests[0].removeprefix(create_venv)
     assert "python3 -m venv .venv" in ci and ". .venv/bin/activate" in ci
+
+
+def test_the_cs_block_side_is_written_once_in_the_code() -> None:
+    """Operator knowledge in one place: every other use of the block side reads BLOCK_SIZE."""
+    lines = [f"{path.name}: {line.strip()}" for path in (ROOT / "src").rglob("*.py")
+             for line in path.read_text().splitlines() if "32" in line and "block" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith("compressed_sensing.py: BLOCK_SIZE = 32"), lines
+
+
+def test_the_wheel_carries_no_logs_and_the_cli_no_operator_defaults() -> None:
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["reverse_anything"]
+    assert not [p for p in patterns if p.endswith((".csv", "*"))], patterns
+    assert not list((ROOT / "src" / "reverse_anything").rglob("*.csv"))
+    flags = (ROOT / "src" / "reverse_anything" / "cli" / "operators.py").read_text()
+    assert re.findall(r"default=[^,)]+", flags) == ['default="cs"', "default=0", "default=None"]  # operator, noise seed, switches

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from reverse_anything.models.checkpoint import load_ddpm
-from reverse_anything.training import TrainConfig, add_train_arguments, train, train_from_args
+from reverse_anything.cli import build_parser
+from reverse_anything.cli.train import train_from_args
+from reverse_anything.training import TrainConfig, train
 
 TINY_PRIOR = {"channels": [8, 16], "depth": [1, 1], "embed_dim": 16, "timesteps": 100}
 
@@ -52,9 +54,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(image_folder, tmp
 
 
 def _args(*flags: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    return parser.parse_args(list(flags))
+    return build_parser().parse_args(["train", *flags])
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -56,6 +56,7 @@ __all__ = [
 
 METHODS = ("pinv", "tv", "ddpm", "ddnm", "pnp", "idm")
 DEFAULT_OUT_DIR = "bench-results"
+DEFAULT_RATIO = 0.5  # the CS ratio of the published efficiency claims
 GRID_IMAGES = 3
 MEMORY_STEPS = 3  # T of the efficiency table, as published
 MIB = 2**20
@@ -305,7 +306,7 @@ def _grid(keeper: _Keeper, results: dict[str, EvalResult]) -> Tensor:
 # ----------------------------------------------------------------------------------------------
 def run_bench(
     data: str | os.PathLike[str],
-    ratio: float = 0.5,
+    ratio: float = DEFAULT_RATIO,
     limit: int | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
     idm_model: str = "cs",

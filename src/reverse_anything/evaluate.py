@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -30,6 +31,8 @@ from .physics import LinearPhysics
 from .solvers import Restorer
 
 __all__ = [
+    "truth_from_image",
+    "measure_truth",
     "CHANNELS",
     "EvalResult",
     "ImageScore",
@@ -159,6 +162,30 @@ def crop_to_multiple(image: Tensor, multiple: int) -> Tensor:
     return image[..., : height - height % multiple, : width - width % multiple]
 
 
+def truth_from_image(image: Tensor, channel: str, crop_multiple: int = 1) -> tuple[Tensor, np.ndarray, str]:
+    """The ground truth as scored: ``(x, truth_uint8, channel)`` from a decoded ``(C, H, W)`` image.
+
+    ``x`` is ``(1, C, H, W)`` holding exactly the file's 8-bit values / 255 (16-bit files are rounded);
+    ``"auto"`` becomes ``"y"`` for a grey image (three equal channels) and ``"rgb"`` for a colour one.
+    Evaluation and the web page both go through here, so the page shows the scores ``eval`` prints.
+    """
+    scored_channel = channel
+    if channel == "auto":  # grey files read as rgb have three equal channels: their Y is that channel
+        grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+        image, scored_channel = (image[:1], "y") if grey else (image, "rgb")
+    image = crop_to_multiple(image, crop_multiple)
+    truth_uint8 = quantize(image)
+    x = torch.from_numpy(truth_uint8).float() / 255
+    x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
+    return x, truth_uint8, scored_channel
+
+
+def measure_truth(op, x: Tensor, noise_seed: int) -> Tensor:
+    """``y = A x + noise`` with the noise drawn from a generator seeded with ``noise_seed`` (reproducible scores)."""
+    generator = torch.Generator(device=x.device).manual_seed(noise_seed)
+    return op(x, generator=generator)
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -217,20 +244,13 @@ def evaluate_folder(
                 raise
             skipped.append((images.paths[index].name, str(error)))
             continue
-        image_channel = channel
-        if channel == "auto":  # grey files read as rgb have three equal channels: their Y is that channel
-            grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
-            image, image_channel = (image[:1], "y") if grey else (image, "rgb")
-        image = crop_to_multiple(image, crop_multiple)
-        truth_uint8 = quantize(image)  # exact: the file's 8-bit values (16-bit files are rounded)
-        x = (torch.from_numpy(truth_uint8).float() / 255).to(device)
-        x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
+        x, truth_uint8, image_channel = truth_from_image(image, channel, crop_multiple)
+        x = x.to(device)
         op = operator_factory((x.shape[-2], x.shape[-1]), index).to(device)
         if not first_config:
             first_config = op.config()
-        generator = torch.Generator(device=device).manual_seed(noise_seed + index)
         with torch.no_grad():
-            y = op(x, generator=generator)
+            y = measure_truth(op, x, noise_seed + index)
             _synchronize(device)
             start = time.perf_counter()
             restored = restorer(op, y)

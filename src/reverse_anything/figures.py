@@ -31,7 +31,7 @@ _HIDDEN_KEYS = {"operator", "image_size", "seed", "perm_seed", "eps", "inner"}
 
 
 def describe_operator(op) -> str:
-    """A one-line description of an operator from its ``config()`` for picture titles, e.g. ``cs: ratio 0.3, block_size 32``.
+    """A one-line description of an operator from its ``config()`` for picture titles, e.g. ``cs: ratio 0.3, scramble True`` (and the block side).
 
     Scalars only (arrays, seeds and sizes are left out); a tiled operator describes the operator it tiles.
     """

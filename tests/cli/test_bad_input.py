@@ -333,7 +333,7 @@ def _list_config(folder: Path) -> Path:
         (["--val-every", "0"], "val_every and checkpoint_every must be >= 1"),
         (["--checkpoint-every", "0"], "val_every and checkpoint_every must be >= 1"),
         (["--lr", "-1"], "learning rate"),
-        (["--threads", "0"], "--threads must be >= 1"),
+        (["--threads", "0"], "--threads: expected a positive integer"),  # the same check as every command
         (["--time-limit", "0"], "time limit must be > 0"),
         (["--config", _list_config], "not a list"),
     ],

@@ -16,9 +16,9 @@ def _args(*flags: str) -> argparse.Namespace:
 
 
 def test_only_the_given_flags_reach_the_config():
-    assert operator_config(_args(), (64, 64)) == {"operator": "cs", "image_size": (64, 64), "noise_sigma": 0.0}
-    config = operator_config(_args("--operator", "mri", "--acceleration", "8", "--mri-mask", "equispaced"), (64, 64))
-    assert config == {"operator": "mri", "image_size": (64, 64), "acceleration": 8.0, "mask": "equispaced", "noise_sigma": 0.0}
+    assert operator_config(_args(), (64, 64)) == {"operator": "cs", "image_size": (64, 64)}
+    config = operator_config(_args("--operator", "mri", "--acceleration", "8", "--mri-mask", "equispaced", "--noise-sigma", "0.01"), (64, 64))
+    assert config == {"operator": "mri", "image_size": (64, 64), "acceleration": 8.0, "mask": "equispaced", "noise_sigma": 0.01}
     assert operator_config(_args("--no-scramble"), (64, 64))["scramble"] is False
 
 

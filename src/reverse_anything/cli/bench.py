@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..bench import DEFAULT_OUT_DIR, METHODS, run_bench
+from ..bench import DEFAULT_OUT_DIR, DEFAULT_RATIO, METHODS, run_bench
 from ..runtime import resolve_device
 from ..solvers.diffusion import DEFAULT_PRIOR
 from ..solvers.pnp import DEFAULT_PNP_PRIOR
@@ -18,7 +18,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("bench", help="quality + training-memory tables: pinv, tv, ddpm, ddnm, pnp, idm side by side")
     parser.add_argument("--data", default=DEFAULT_BENCH_DATA,
                         help=f"test folder (default {DEFAULT_BENCH_DATA}: the CBSD68 crops beside this project's checkout)")
-    parser.add_argument("--ratio", type=float, default=0.5, help="CS ratio (default 0.5)")
+    parser.add_argument("--ratio", type=float, default=DEFAULT_RATIO, help=f"CS ratio (default {DEFAULT_RATIO})")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="rows to run, idm among them (default all; e.g. drop ddpm, the 1000-step row, for a quick run)")
     parser.add_argument("--limit", type=positive_int, help="only the first N images (quick runs)")

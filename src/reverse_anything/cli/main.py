@@ -19,6 +19,7 @@ from ..runtime import set_threads
 from .common import PROG, Parser
 from .evaluate import add_demo_parser, add_eval_parser
 from .restore import add_measure_parser, add_restore_parser
+from .serve import add_serve_parser
 from .bench import add_bench_parser
 from .train import add_train_parser
 
@@ -31,7 +32,7 @@ def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Recover images from linear measurements y = A x + noise.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_measure_parser, add_restore_parser, add_eval_parser, add_demo_parser, add_train_parser, add_bench_parser):
+    for add in (add_measure_parser, add_restore_parser, add_eval_parser, add_demo_parser, add_train_parser, add_bench_parser, add_serve_parser):
         add(commands)
     return parser
 

@@ -95,7 +95,7 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the operator flags shared by every subcommand (each defaults to ``None``: not given)."""
     group = parser.add_argument_group("operator")
     group.add_argument("--operator", choices=OPERATORS, default="cs", help="measurement operator (default: cs)")
-    group.add_argument("--noise-sigma", type=float, default=0.0, help="Gaussian noise std on y (default 0)")
+    group.add_argument("--noise-sigma", type=float, help="Gaussian noise std on y (default: noiseless)")
     group.add_argument("--noise-seed", type=int, default=0, help="seed of the measurement noise (default 0)")
     for flag in OPERATOR_FLAGS:
         if flag.store_false:
@@ -119,7 +119,7 @@ def given_operator_flags(args: argparse.Namespace) -> list[OperatorFlag]:
 
 
 def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_seed: int | None = None) -> dict[str, Any]:
-    """``{"operator": name, <size>, **given flags, "noise_sigma": ...}``: only what the user said, for ``build_operator``."""
+    """``{"operator": name, <size>, **given flags}``: only what the user said, for ``build_operator``."""
     name = args.operator
     config: dict[str, Any] = {"operator": name}
     parameters = inspect.signature(operator_class(name).__init__).parameters
@@ -136,7 +136,8 @@ def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_
         raise UsageError("--operator matrix needs --matrix PATH")
     if perm_seed is not None:
         config["perm_seed"] = perm_seed
-    config["noise_sigma"] = args.noise_sigma
+    if args.noise_sigma is not None:
+        config["noise_sigma"] = args.noise_sigma
     return config
 
 

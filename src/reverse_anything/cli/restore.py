@@ -94,7 +94,7 @@ def _check_restore_outputs(args: argparse.Namespace) -> None:
 def _check_no_operator_flags(args: argparse.Namespace) -> None:
     """A measurement file carries its operator; conflicting flags would be silently ignored."""
     given = [flag for flag in OPERATOR_FLAGS if getattr(args, flag.dest) is not None]
-    if given or args.operator != "cs" or args.noise_sigma != 0.0 or args.noise_seed != 0 or args.tile is not None:
+    if given or args.operator != "cs" or args.noise_sigma is not None or args.noise_seed != 0 or args.tile is not None:
         raise UsageError("operator flags do not apply with --input: the measurement file records its operator")
     if args.channel != "auto":
         raise UsageError("--channel does not apply with --input: the measurement file records its channel")

@@ -2,7 +2,7 @@
 
 A description maps operator-config keys to what the model accepts::
 
-    {"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}, "block_size": 32, "scramble": true}
+    {"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}, "scramble": true}
 
 * a plain value must equal the operator's (``"operator"`` is the family, ``op.name``);
 * ``{"min": a, "max": b}`` is an inclusive numeric range;

@@ -28,7 +28,6 @@ from .base import (
     conjugate_gradient_least_squares,
     operator_class,
     operator_defaults,
-    operator_norm,
 )
 from .blur import Blur
 from .compressed_sensing import CompressedSensing
@@ -38,6 +37,7 @@ from .files import load_kernel_file, load_matrix_file
 from .inpainting import Inpainting
 from .matrix import FunctionOperator, MatrixOperator
 from .mri import MRI
+from .norm import operator_norm
 from .super_resolution import SuperResolution
 from .tiled import Tiled
 

@@ -19,11 +19,10 @@ Everything a resumed run needs is in one safetensors file written atomically
 sampler's and the training generator's RNG states.  A resumed run therefore
 reproduces an uninterrupted run of the same length bit for bit (on the same
 machine and thread count).  ``distributed.py`` opens and closes the torchrun process group,
-``log.py`` keeps ``OUT/log.csv``, ``validation.py`` the held-out images, ``cli.py`` the flags.
+``log.py`` keeps ``OUT/log.csv``, ``validation.py`` the held-out images; the flags live in ``cli/train.py``.
 """
 from __future__ import annotations
 
-from .cli import add_train_arguments, train_from_args
 from .config import TRAINING_METHODS, TrainConfig, load_train_config
 from .loop import run_training, train
 from .tasks import DDPMTask, IDMTask, TrainingTask, make_task
@@ -38,6 +37,4 @@ __all__ = [
     "DDPMTask",
     "make_task",
     "TRAINING_METHODS",
-    "add_train_arguments",
-    "train_from_args",
 ]
