@@ -215,11 +215,13 @@ def build_tables() -> str:
     return "\n".join(parts) + "\n"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run the evaluations whose JSON is missing")
     parser.add_argument("--force", action="store_true", help="with --run: rerun every evaluation")
     parser.add_argument("--only", choices=["classical", "idm"], help="with --run: only these evaluations")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if results/tables.md or the README's tables differ from what the JSON gives")
     args = parser.parse_args()
     jobs = {"classical": cs_jobs(("pinv", "tv")) + other_jobs(), "idm": cs_jobs(("idm",))}
     if args.run:
@@ -233,13 +235,20 @@ def main() -> None:
                 print("$", shlex.join(job.command()), flush=True)
                 subprocess.run(job.command(), cwd=REPO, check=True)
     tables = build_tables()
-    (REPO / "results" / "tables.md").write_text(tables)
     readme = (REPO / "README.md").read_text()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     head, rest = readme.split(start)
     _, tail = rest.split(end)
-    (REPO / "README.md").write_text(f"{head}{start}\n{tables}{end}{tail}")
+    new_readme = f"{head}{start}\n{tables}{end}{tail}"
+    if args.check:
+        stale = [name for name, old, new in (("results/tables.md", (REPO / "results" / "tables.md").read_text(), tables),
+                                             ("README.md", readme, new_readme)) if old != new]
+        print("tables " + (f"differ from the JSON: {', '.join(stale)}" if stale else "match the JSON"))
+        return 1 if stale else 0
+    (REPO / "results" / "tables.md").write_text(tables)
+    (REPO / "README.md").write_text(new_readme)
     print(tables)
+    return 0
 
 
 if __name__ == "__main__":

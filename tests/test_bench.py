@@ -133,3 +133,9 @@ def test_methods_flag_runs_only_those_rows(setup, tmp_path):
     assert "| idm | 2 |" in markdown and "| ddpm |" not in markdown and "ddpm / ddnm prior" not in markdown
     with pytest.raises(ValueError, match="invalid choice"):  # the CLI's parser refuses an unknown row in one line
         _args("--methods", "magic")
+
+
+def test_a_missing_data_folder_is_one_line_and_leaves_no_output(tmp_path):
+    with pytest.raises(ValueError, match="no such folder of test images"):
+        run_bench(tmp_path / "nowhere", out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

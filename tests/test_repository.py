@@ -39,3 +39,11 @@ def test_the_wheel_carries_no_logs_and_the_cli_no_operator_defaults() -> None:
     assert not list((ROOT / "src" / "reverse_anything").rglob("*.csv"))
     flags = (ROOT / "src" / "reverse_anything" / "cli" / "operators.py").read_text()
     assert re.findall(r"default=[^,)]+", flags) == ['default="cs"', "default=0", "default=None"]  # operator, noise seed, switches
+
+
+def test_the_readme_tables_are_what_the_recorded_json_gives() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "results.py"), "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr

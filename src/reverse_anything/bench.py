@@ -328,6 +328,8 @@ def run_bench(
     """Measure both tables and write ``bench.md``, ``psnr_vs_time.png``, ``grid.png`` (and the JSON)."""
     if not 0 < ratio <= 1:
         raise ValueError(f"CS ratio must be in (0, 1], got {ratio}")
+    if not Path(data).is_dir():
+        raise ValueError(f"{data}: no such folder of test images (bench --data FOLDER)")
     if memory_patch % BLOCK_SIZE or memory_patch < BLOCK_SIZE or memory_batch < 1:
         raise ValueError(f"memory patches must be a multiple of {BLOCK_SIZE} and the batch >= 1, got {memory_patch}, {memory_batch}")
     if "idm" not in methods:
