@@ -42,7 +42,6 @@ from .physics import CompressedSensing
 from .physics.compressed_sensing import BLOCK_SIZE
 from .profiling import describe_hardware, peak_bytes, saved_bytes, timed
 from .solvers import Restorer, get_restorer
-from .solvers.diffusion import DEFAULT_PRIOR
 from .solvers.pnp import DEFAULT_PNP_PRIOR
 
 __all__ = [
@@ -57,6 +56,7 @@ __all__ = [
 METHODS = ("pinv", "tv", "ddpm", "ddnm", "pnp", "idm")
 DEFAULT_OUT_DIR = "bench-results"
 DEFAULT_RATIO = 0.5  # the CS ratio of the published efficiency claims
+BASELINE_PRIOR = DEFAULT_PNP_PRIOR  # the prior the shipped cs IDM was fine-tuned from: ddpm / ddnm / pnp start from it too
 GRID_IMAGES = 3
 MEMORY_STEPS = 3  # T of the efficiency table, as published
 MIB = 2**20
@@ -92,7 +92,7 @@ def cs_operators(ratio: float, seed: int = 0) -> OperatorFactory:
 
 def build_restorers(
     methods: Sequence[str], idm_model: str, ddpm_model: str, ddpm_steps: int, ddnm_steps: int, ddnm_eta: float, device: str,
-    pnp_model: str = DEFAULT_PNP_PRIOR,
+    pnp_model: str = BASELINE_PRIOR,
 ) -> dict[str, Restorer]:
     """Every method's restorer from the one registry, loaded before any long run so a missing model fails at once."""
     options: dict[str, dict[str, Any]] = {
@@ -310,8 +310,8 @@ def run_bench(
     limit: int | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
     idm_model: str = "cs",
-    ddpm_model: str = DEFAULT_PRIOR,
-    pnp_model: str = DEFAULT_PNP_PRIOR,
+    ddpm_model: str = BASELINE_PRIOR,
+    pnp_model: str = BASELINE_PRIOR,
     out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
     json_path: str | os.PathLike[str] | None = None,
     ddpm_steps: int = 1000,

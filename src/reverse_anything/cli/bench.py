@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..bench import DEFAULT_OUT_DIR, DEFAULT_RATIO, METHODS, run_bench
+from ..bench import BASELINE_PRIOR, DEFAULT_OUT_DIR, DEFAULT_RATIO, METHODS, run_bench
 from ..runtime import resolve_device
-from ..solvers.diffusion import DEFAULT_PRIOR
-from ..solvers.pnp import DEFAULT_PNP_PRIOR
 from .common import add_threads_argument, positive_int
 
 __all__ = ["add_bench_parser", "command_bench", "DEFAULT_BENCH_DATA"]
@@ -24,8 +22,9 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=positive_int, help="only the first N images (quick runs)")
     parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
     parser.add_argument("--idm-model", default="cs", help="IDM model: shipped name or .safetensors path (default cs)")
-    parser.add_argument("--ddpm-model", default=DEFAULT_PRIOR, help=f"prior of ddpm / ddnm: shipped name or .safetensors path (default {DEFAULT_PRIOR})")
-    parser.add_argument("--pnp-model", default=DEFAULT_PNP_PRIOR, help=f"prior of pnp (default {DEFAULT_PNP_PRIOR})")
+    parser.add_argument("--ddpm-model", default=BASELINE_PRIOR,
+                        help=f"prior of ddpm / ddnm: shipped name or .safetensors path (default {BASELINE_PRIOR}, the prior the shipped cs IDM starts from)")
+    parser.add_argument("--pnp-model", default=BASELINE_PRIOR, help=f"prior of pnp (default {BASELINE_PRIOR})")
     parser.add_argument("--ddpm-steps", type=int, default=1000, help="ancestral steps of the ddpm row (default 1000)")
     parser.add_argument("--ddnm-steps", type=int, default=100, help="DDIM steps of the ddnm row (default 100)")
     parser.add_argument("--ddnm-eta", type=float, default=0.85, help="DDNM's eta (default 0.85)")
