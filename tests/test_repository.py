@@ -38,7 +38,7 @@ def test_the_wheel_carries_no_logs_and_the_cli_no_operator_defaults() -> None:
     assert not [p for p in patterns if p.endswith((".csv", "*"))], patterns
     assert not list((ROOT / "src" / "reverse_anything").rglob("*.csv"))
     flags = (ROOT / "src" / "reverse_anything" / "cli" / "operators.py").read_text()
-    assert re.findall(r"default=[^,)]+", flags) == ['default="cs"', "default=0", "default=None"]  # operator, noise seed, switches
+    assert re.findall(r"default=[^,)]+", flags) == ["default=default_operator", "default=0", "default=None"]  # operator, noise seed, switches
 
 
 def test_the_readme_tables_are_what_the_recorded_json_gives() -> None:

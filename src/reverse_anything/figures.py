@@ -30,6 +30,16 @@ def _as_rgb_uint8(image: Tensor) -> np.ndarray:
 _HIDDEN_KEYS = {"operator", "image_size", "seed", "perm_seed", "eps", "inner"}
 
 
+# The one parameter (and the noise) that says what a measurement is, for short labels: "cs: ratio 0.3"
+HEADLINE_KEYS = ("ratio", "keep_ratio", "sigma", "factor", "acceleration", "n_angles", "noise_sigma")
+
+
+def short_label(config: dict) -> str:
+    """``cs: ratio 0.3``: an operator config's family and headline parameter (the noise only when there is some)."""
+    shown = [f"{key} {config[key]:g}" for key in HEADLINE_KEYS if key in config and (key != "noise_sigma" or config[key])]
+    return f"{config['operator']}: {', '.join(shown)}" if shown else str(config["operator"])
+
+
 def describe_operator(op) -> str:
     """A one-line description of an operator from its ``config()`` for picture titles, e.g. ``cs: ratio 0.3, scramble True`` (and the block side).
 

@@ -181,9 +181,23 @@ def test_demo_on_the_shipped_images(tmp_path: Path, capsys) -> None:
 def test_demo_defaults_restore_with_the_model_shipped_for_the_ratio(tmp_path: Path) -> None:
     """The README's first command: CS at 30 % and IDM with no --model must work out of the box."""
     out = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--quiet"]) == 0
+    assert main(["demo", "--output-dir", str(out), "--operator", "cs", "--methods", "pinv", "idm", "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert [r["method"] for r in results] == ["pinv", "idm"] and results[1]["psnr"] > results[0]["psnr"] + 10
+
+
+def test_the_default_demo_shows_several_operators_and_idm_where_a_model_serves(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["operator"]["operator"], r["method"]) for r in results] == [
+        ("cs", "pinv"), ("cs", "idm"), ("inpainting", "pinv"), ("blur", "pinv"), ("sr", "pinv")]
+    printed = capsys.readouterr().out
+    assert "cs: ratio 0.3" in printed and "idm left out for inpainting, blur, sr" in printed and "models: idm cs" in printed
+    grid = pixels(out / "grid.png")
+    assert 4 * 256 < grid.shape[0] < 5 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm (cs only) | truth
+    assert main(["demo", "--output-dir", str(out), "--ratio", "0.5"]) == 2  # a parameter needs the operator it belongs to
+    assert "--ratio needs --operator" in capsys.readouterr().err
 
 
 def test_help_and_version(capsys) -> None:

@@ -6,13 +6,14 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..demo import DEMO_METHODS, run_demo
+from ..demo import DEMO_METHODS, DEMO_OPERATORS, DemoOperator, run_demo
 from ..evaluate import evaluate_folder
+from ..figures import short_label
 from ..messages import one_line
 from ..runtime import resolve_device, thread_setting
 from ..solvers import available_methods
 from .common import PROG, UsageError, add_method_arguments, add_threads_argument, check_output, model_name, positive_int, restorer_from_args
-from .operators import add_operator_arguments, crop_multiple, operator_factory_from_arguments
+from .operators import OPERATOR_FLAGS, add_operator_arguments, crop_multiple, operator_factory_from_arguments
 
 __all__ = ["add_eval_parser", "add_demo_parser", "command_eval", "command_demo", "DEFAULT_DEMO_DIR"]
 
@@ -37,14 +38,18 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def add_demo_parser(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser("demo", help="run on the shipped example images and write a before/after grid")
+    demo = commands.add_parser(
+        "demo", help="run on the shipped example images and write a before/after grid",
+        description=f"The methods on the shipped example images. Without --operator: {', '.join(DEMO_OPERATORS)}, each at its "
+        "defaults, one grid row per operator; with --operator: that one, one row per image.")
     demo.add_argument("--output-dir", type=Path, default=Path(DEFAULT_DEMO_DIR), help=f"default ./{DEFAULT_DEMO_DIR}")
-    demo.add_argument("--methods", nargs="+", default=list(DEMO_METHODS), help=f"methods to compare (default {' '.join(DEMO_METHODS)})")
+    demo.add_argument("--methods", nargs="+",
+                      help=f"methods to compare (default {' '.join(DEMO_METHODS)}, idm only where a shipped model serves the operator)")
     demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--channel", choices=("auto", "y", "rgb"), default="auto",
                       help="auto (default): colour images in colour, grey ones as Y; y: the published protocol's Y channel")
-    add_operator_arguments(demo)
+    add_operator_arguments(demo, default_operator=None)
     add_threads_argument(demo)
     demo.set_defaults(run=command_demo)
 
@@ -86,26 +91,43 @@ def command_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_operators(args: argparse.Namespace) -> list[DemoOperator]:
+    """The ``--operator`` given, or the default demo's several operators (each at its constructor's defaults)."""
+    if args.operator is not None:
+        return [DemoOperator(operator_factory_from_arguments(args), crop_multiple(args))]
+    given = [flag.flag for flag in OPERATOR_FLAGS if getattr(args, flag.dest) is not None]
+    if given:
+        raise UsageError(f"{given[0]} needs --operator: the default demo shows {', '.join(DEMO_OPERATORS)} at their defaults")
+    operators = []
+    for name in DEMO_OPERATORS:
+        one = argparse.Namespace(**{**vars(args), "operator": name})
+        operators.append(DemoOperator(operator_factory_from_arguments(one), crop_multiple(one)))
+    return operators
+
+
 def command_demo(args: argparse.Namespace) -> int:
-    unknown = [m for m in args.methods if m not in available_methods()]
+    methods = args.methods or list(DEMO_METHODS)
+    unknown = [m for m in methods if m not in available_methods()]
     if unknown:
         raise UsageError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(available_methods())}")
-    results = run_demo(
+    run = run_demo(
         args.output_dir,
-        operator_factory_from_arguments(args),
-        args.methods,
-        crop_multiple=crop_multiple(args),
+        _demo_operators(args),
+        methods,
         device=resolve_device(args.device),
         progress=not args.quiet,
         command=args.command_line,
         threads=thread_setting(args.threads),
         channel=args.channel,
+        strict=args.methods is not None and args.operator is not None,  # idm asked for by name, for a named operator
     )
-    print(f"{'method':<8}  {'PSNR':>7}  {'SSIM':>6}  {'s/image':>8}   ({args.channel} channels, {results[0].operator['operator']})")
-    for result in results:
-        print(f"{result.method:<8}  {result.psnr:7.2f}  {result.ssim:6.4f}  {result.seconds_per_image:8.3f}")
-    models = {r.method: r.model for r in results if r.model}
+    print(f"{'operator':<26}  {'method':<6}  {'PSNR':>6}  {'SSIM':>6}  {'s/image':>7}   ({args.channel} channels)")
+    for result in run.results:
+        print(f"{short_label(result.operator):<26}  {result.method:<6}  {result.psnr:6.2f}  {result.ssim:6.4f}  {result.seconds_per_image:7.3f}")
+    if run.skipped:
+        print(f"idm left out for {', '.join(run.skipped)}: no shipped IDM model serves them yet (pinv, tv and pnp serve every operator)")
+    models = sorted({f"{r.method} {r.model}" for r in run.results if r.model})
     if models:
-        print("models: " + ", ".join(f"{method} {model}" for method, model in models.items()))
+        print("models: " + ", ".join(models))
     print(f"wrote {args.output_dir / 'grid.png'} and {args.output_dir / 'results.json'}")
     return 0

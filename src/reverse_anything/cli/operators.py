@@ -91,10 +91,14 @@ OPERATOR_FLAGS: tuple[OperatorFlag, ...] = (
 )
 
 
-def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the operator flags shared by every subcommand (each defaults to ``None``: not given)."""
+def add_operator_arguments(parser: argparse.ArgumentParser, default_operator: str | None = "cs") -> None:
+    """Add the operator flags shared by every subcommand (each defaults to ``None``: not given).
+
+    ``default_operator=None``: the command decides what no ``--operator`` means (the demo shows several).
+    """
     group = parser.add_argument_group("operator")
-    group.add_argument("--operator", choices=OPERATORS, default="cs", help="measurement operator (default: cs)")
+    shown = default_operator or "several, see the command's description"
+    group.add_argument("--operator", choices=OPERATORS, default=default_operator, help=f"measurement operator (default: {shown})")
     group.add_argument("--noise-sigma", type=float, help="Gaussian noise std on y (default: noiseless)")
     group.add_argument("--noise-seed", type=int, default=0, help="seed of the measurement noise (default 0)")
     for flag in OPERATOR_FLAGS:
