@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,25 +217,37 @@ def build_tables() -> str:
     return "\n".join(parts) + "\n"
 
 
+def run_jobs(jobs: list[Job], parallel: int) -> None:
+    """Run the evaluations, ``parallel`` at a time; with more than one, each gets one thread (OMP_NUM_THREADS=1)."""
+    if parallel < 1:
+        raise SystemExit(f"--jobs must be >= 1, got {parallel}")
+    environment = {**os.environ, **({"OMP_NUM_THREADS": "1"} if parallel > 1 else {})}
+
+    def run(job: Job) -> None:
+        job.path.parent.mkdir(parents=True, exist_ok=True)
+        print("$", shlex.join(job.command()), flush=True)
+        subprocess.run(job.command(), cwd=REPO, check=True, env=environment)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for future in [pool.submit(run, job) for job in jobs]:
+            future.result()  # the first failure stops the run with its command's error
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run the evaluations whose JSON is missing")
     parser.add_argument("--force", action="store_true", help="with --run: rerun every evaluation")
     parser.add_argument("--only", choices=["classical", "idm"], help="with --run: only these evaluations")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with --run: evaluations at once, each on one thread (default 1: one at a time, torch's threads)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if results/tables.md or the README's tables differ from what the JSON gives")
     args = parser.parse_args()
     jobs = {"classical": cs_jobs(("pinv", "tv")) + other_jobs(), "idm": cs_jobs(("idm",))}
     if args.run:
-        for group, group_jobs in jobs.items():
-            if args.only and group != args.only:
-                continue
-            for job in group_jobs:
-                if job.path.is_file() and not args.force:
-                    continue
-                job.path.parent.mkdir(parents=True, exist_ok=True)
-                print("$", shlex.join(job.command()), flush=True)
-                subprocess.run(job.command(), cwd=REPO, check=True)
+        todo = [job for group, group_jobs in jobs.items() if not args.only or group == args.only
+                for job in group_jobs if args.force or not job.path.is_file()]
+        run_jobs(todo, args.jobs)
     tables = build_tables()
     readme = (REPO / "README.md").read_text()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
