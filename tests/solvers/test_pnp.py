@@ -6,7 +6,7 @@ import torch
 
 from reverse_anything.models.checkpoint import save_ddpm
 from reverse_anything.models.ddpm import DDPMConfig, DDPMNet
-from reverse_anything.physics import Blur, CompressedSensing, Inpainting
+from reverse_anything.physics import Blur, CompressedSensing, FunctionOperator, Inpainting, MatrixOperator
 from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.pnp import PnPSettings, conjugate_gradient, pnp, prior_denoise
 
@@ -62,9 +62,15 @@ def test_the_registry_entry_restores_every_kind_of_operator(tmp_path):
     save_ddpm(DDPMNet(DDPMConfig(channels=(8, 16), depth=(1, 1), embed_dim=8)), stem)
     restore = get_restorer("pnp", model=f"{stem}.safetensors", steps=3)
     x = torch.rand(1, 3, 32, 32)
-    for op in (Inpainting((32, 32), keep_ratio=0.5), Blur((32, 32), sigma=1.0), CompressedSensing(0.5, (32, 32))):
-        out = restore(op, op.A(x))
+    matrix = torch.randn(512, 32 * 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) / 32
+    user = FunctionOperator(lambda image: image[..., ::2, :], lambda y: torch.stack([y, torch.zeros_like(y)], -2).flatten(-3, -2))
+    for op in (Inpainting((32, 32), keep_ratio=0.5), Blur((32, 32), sigma=1.0), CompressedSensing(0.5, (32, 32)),
+               MatrixOperator(matrix, (32, 32)), user):  # a user's matrix, and a user's own (A, Aᵀ) pair
+        y = op.A(x.double()).float() if isinstance(op, MatrixOperator) else op.A(x)
+        out = restore(op, y)
         assert out.shape == x.shape and torch.isfinite(out).all()
+        if isinstance(op, (MatrixOperator, FunctionOperator)):  # no tuned family: the exact projection ends each step
+            assert (op.A(out.double()).float() if isinstance(op, MatrixOperator) else op.A(out)).sub(y).norm() < 1e-3 * y.norm()
 
 
 @pytest.mark.parametrize(
