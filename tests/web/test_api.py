@@ -88,6 +88,7 @@ def _truncated_png(photo_folder: Path) -> bytes:
         (lambda folder: (folder / "photo.png").read_bytes(), {"ratio": "1.5"}, 400, "CS ratio must be in (0, 1], got 1.5"),
         (lambda folder: (folder / "photo.png").read_bytes(), {"ratio": "lots"}, 400, "ratio must be a number"),
         (lambda folder: (folder / "photo.png").read_bytes(), {"operator": "magic"}, 400, "unknown operator 'magic'"),
+        (lambda folder: (folder / "photo.png").read_bytes(), {"operator": "sr", "factor": "2.5"}, 400, "factor must be a whole number"),
         (lambda folder: bytes(400_000), {}, 413, "is over the upload limit of 0.286 MiB"),
     ],
 )

@@ -123,7 +123,7 @@ def _number(name: str, text: Any, kind: type) -> Any:
     try:
         value = kind(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {text!r}") from None
+        raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
     if kind is float and not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {text!r}")
     return value
