@@ -172,7 +172,7 @@ def case_from_image(data: bytes, name: str, operator: str, params: dict[str, Any
         path.write_bytes(data)
         _checked_image(path, name, limits)
         image = read_image(path, mode="y" if channel == "y" else "rgb")
-    crop = int(params.get("factor") or operator_defaults("sr")["factor"]) if operator == "sr" else 1
+    crop = _number("factor", params.get("factor") or operator_defaults("sr")["factor"], int) if operator == "sr" else 1
     x, truth_uint8, scored = truth_from_image(image, channel, crop)
     op = operator_for_page(operator, params, (x.shape[-2], x.shape[-1]), noise_sigma)
     with torch.no_grad():
