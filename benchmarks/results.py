@@ -145,6 +145,20 @@ def model_note() -> str:
         total = (f" ({init['train_minutes'] + info['train_minutes']:.1f} min in all)"
                  if init and isinstance(init.get("train_minutes"), float) and isinstance(info.get("train_minutes"), float) else "")
         config = json.loads((weights / f"{stem}.json").read_text())["config"]
+        stages = info.get("stages")
+        if config.get("backbone") == "prior" and stages:  # a chain of runs, each on its own hardware
+            prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
+            by_place: dict[str, list[dict]] = {}
+            for stage in stages:
+                by_place.setdefault(stage["hardware"], []).append(stage)
+            runs = "; then ".join(f"{' + '.join(str(s['iterations']) for s in group)} iterations on {place} "
+                                  f"({sum(s['minutes'] for s in group):.1f} min, batch {group[0]['batch']} of {group[0]['patch']}²)"
+                                  for place, group in by_place.items())
+            lines.append(f"- `{stem}` ({served}; {span}): IDM (T = {config['steps']}) built on the DDPM prior `ddpm-wide` "
+                         f"({prior_info['iterations']} iterations, {prior_info['train_minutes']} min on {prior_info['hardware'].split(';')[0]}), "
+                         f"fine-tuned end to end in {len(stages)} runs on Y patches of `../shared/data/train` (CBSD432 + T91): {runs}; "
+                         "commands and logs in `weights/TRAINING.md`.")
+            continue
         if config.get("backbone") == "prior":
             prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
             origin = (f"IDM (T = {config['steps']}) built on the DDPM prior `ddpm-wide` ({prior_info['iterations']} iterations, "

@@ -1,7 +1,7 @@
 """Validation PSNR against training minutes, read from training logs (``log.csv``), as a table and a plot.
 
 Each run is a ``LABEL=PATH`` pair (split at the last ``=``); a run continued from another (``--init-from``) is given as
-``LABEL=FIRST.csv+SECOND.csv``, whose minutes add up. Minutes are the logged per-iteration
+``LABEL=FIRST.csv+SECOND.csv``, whose minutes add up (``FIRST.csv@600``: only up to iteration 600). Minutes are the logged per-iteration
 seconds summed (device time for GPU runs, CPU time at the run's thread count for CPU runs: the
 label says which). Writes ``OUT.md`` and, with matplotlib installed (the ``plot`` extra), ``OUT.png``.
 
@@ -17,11 +17,17 @@ from pathlib import Path
 
 
 def curve(spec: str) -> list[tuple[float, dict[str, float]]]:
-    """``(minutes, validation scores)`` at every logged validation of the chained logs in ``spec``."""
+    """``(minutes, validation scores)`` at every logged validation of the chained logs in ``spec``.
+
+    ``LOG@N`` reads ``LOG`` up to iteration ``N`` (a run whose weights were taken at ``N`` and that went on a little).
+    """
     points, elapsed = [], 0.0
-    for path in spec.split("+"):
+    for part in spec.split("+"):
+        path, _, last = part.partition("@")
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):
+                if last and int(row["iteration"]) > int(last):
+                    break
                 elapsed += float(row["seconds"])
                 if row.get("val"):
                     points.append((elapsed / 60, json.loads(row["val"])))

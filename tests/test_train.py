@@ -1,4 +1,6 @@
 """Training (Algorithm 1): loss goes down, resume is exact, DDP runs, bad settings fail early."""
+import csv
+import json
 import os
 import socket
 from pathlib import Path
@@ -208,3 +210,11 @@ def test_torchrun_picks_the_process_group_backend_from_the_device(device, backen
     with distributed(device):
         pass
     assert opened == [backend, "closed"]
+
+
+def test_the_last_validation_is_logged_even_off_the_validation_period(image_folder, tmp_path):
+    stem = train(_config(image_folder, tmp_path, iterations=4, val_every=3, checkpoint_every=2), progress=False)
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [row["iteration"] for row in rows if row["val"]] == ["3", "4"]
+    exported = json.loads(stem.with_suffix(".json").read_text())["training"]["validation"]
+    assert json.loads(rows[-1]["val"]) == exported

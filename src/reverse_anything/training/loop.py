@@ -90,7 +90,7 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
         tick = time.monotonic()
         loss, inputs = _step(run, iteration)
         done = iteration + 1
-        if rank == 0 and run.val_images and (done % config.val_every == 0 or done == config.iterations):
+        if rank == 0 and run.val_images and _validates(config, done):
             with run.averaged():
                 last_val = task.validate(run.model, run.val_images, run.device)
         if rank == 0:
@@ -170,10 +170,15 @@ def _step(run: _Run, iteration: int) -> tuple[Tensor, dict[str, Any]]:
     return loss, inputs
 
 
+def _validates(config: TrainConfig, done: int) -> bool:
+    """Validation runs every ``val_every`` iterations and after the last one (and the log records it then too)."""
+    return done % config.val_every == 0 or done == config.iterations
+
+
 def _log(run: _Run, bar: tqdm, done: int, loss: Tensor, inputs: dict[str, Any], tick: float, last_val: dict[str, float]) -> None:
     """The iteration's CSV row (rank 0) and the progress bar's numbers."""
     append_row(run.log_path, [done, f"{loss.item():.6f}", f"{run.optimizer.param_groups[0]['lr']:.3g}", *run.task.log_values(inputs), f"{time.monotonic() - tick:.3f}",
-                              json.dumps(last_val) if last_val and done % run.config.val_every == 0 else ""])
+                              json.dumps(last_val) if last_val and _validates(run.config, done) else ""])
     bar.set_postfix(loss=f"{loss.item():.4f}", **{k.replace("val_psnr", "psnr"): f"{v:.2f}" for k, v in last_val.items()})
 
 
