@@ -89,6 +89,7 @@ def run_demo(
         if reason is not None:
             skipped[probe.name] = reason
         per_operator = []
+        ranked: dict[str, list[tuple[int, str, Tensor]]] = {}  # image -> (method's rank, label, image)
         # idm first: a model refuses a measurement it was not trained for at once, before tv has run
         for method in sorted(served, key=lambda name: name != "idm"):
             kept: dict[str, Tensor] = {}
@@ -102,12 +103,11 @@ def run_demo(
                                      method=method, device=device, crop_multiple=operator.crop_multiple, observe=keep)
             per_operator.append(dataclasses.replace(result, model=getattr(restorer, "model_name", ""), command=command, threads=threads))
             for row in result.rows:
-                shown.setdefault((index, row.name), []).append((f"{method} {row.psnr:.2f} dB", kept[row.name]))
+                ranked.setdefault(row.name, []).append((rank[method], f"{method} {row.psnr:.2f} dB", kept[row.name]))
         per_operator.sort(key=lambda result: rank[result.method])  # back in the order asked for
         results += per_operator
-        for key, panels in shown.items():
-            if key[0] == index:
-                panels.sort(key=lambda panel: rank[panel[0].split(" ")[0]])
+        for name, panels in ranked.items():
+            shown[index, name] = [(label, image) for _, label, image in sorted(panels, key=lambda panel: panel[0])]
     output_dir.mkdir(parents=True, exist_ok=True)
     write_image(output_dir / "grid.png", _grid(operators, shown, truths, channel))
     atomic_write_text(output_dir / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")

@@ -31,6 +31,7 @@ from .physics import LinearPhysics
 from .solvers import Restorer
 
 __all__ = [
+    "is_grey",
     "truth_from_image",
     "measure_truth",
     "CHANNELS",
@@ -162,6 +163,11 @@ def crop_to_multiple(image: Tensor, multiple: int) -> Tensor:
     return image[..., : height - height % multiple, : width - width % multiple]
 
 
+def is_grey(image: Tensor) -> bool:
+    """A ``(3, H, W)`` image whose three channels are equal (a grey file read as RGB)."""
+    return bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+
+
 def truth_from_image(image: Tensor, channel: str, crop_multiple: int = 1) -> tuple[Tensor, np.ndarray, str]:
     """The ground truth as scored: ``(x, truth_uint8, channel)`` from a decoded ``(C, H, W)`` image.
 
@@ -171,8 +177,7 @@ def truth_from_image(image: Tensor, channel: str, crop_multiple: int = 1) -> tup
     """
     scored_channel = channel
     if channel == "auto":  # grey files read as rgb have three equal channels: their Y is that channel
-        grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
-        image, scored_channel = (image[:1], "y") if grey else (image, "rgb")
+        image, scored_channel = (image[:1], "y") if is_grey(image) else (image, "rgb")
     image = crop_to_multiple(image, crop_multiple)
     truth_uint8 = quantize(image)
     x = torch.from_numpy(truth_uint8).float() / 255

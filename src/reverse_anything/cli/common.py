@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..data import read_image
+from ..evaluate import is_grey
 from ..solvers import Restorer, available_methods, get_restorer
 
 __all__ = ["PROG", "UsageError", "Parser", "positive_int", "add_method_arguments", "add_threads_argument", "restorer_from_args",
@@ -114,6 +115,4 @@ def auto_channel(path: Path, channel: str | None) -> str:
     """``--channel`` as given, else colour for a colour image and Y for a grey one (a user expects colour back)."""
     if channel not in (None, "auto"):
         return channel
-    image = read_image(path, mode="rgb")
-    grey = bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
-    return "y" if grey else "rgb"
+    return "y" if is_grey(read_image(path, mode="rgb")) else "rgb"

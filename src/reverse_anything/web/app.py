@@ -42,6 +42,11 @@ def _png(image: Tensor) -> bytes:
     return buffer.getvalue()
 
 
+def _examples() -> dict[str, Path]:
+    """The shipped example images by file name."""
+    return {path.name: path for path in example_images()}
+
+
 def _error(error: Exception, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": one_line(error)}, status_code=status)
 
@@ -94,7 +99,7 @@ def create_app(limits: Limits | None = None, capacity: int = 16) -> Starlette:
         return JSONResponse(page_options(limits))
 
     async def example(request: Request) -> Response:
-        found = {path.name: path for path in example_images()}
+        found = _examples()
         name = request.path_params["name"]
         if name not in found:
             raise KeyError(f"no example {name!r}")
@@ -105,7 +110,7 @@ def create_app(limits: Limits | None = None, capacity: int = 16) -> Starlette:
         upload = await _upload(form, "image", limits)
         if upload is None:
             name = str(form.get("example") or "")
-            found = {path.name: path for path in example_images()}
+            found = _examples()
             if name not in found:
                 raise ValueError("choose an image to upload or one of the examples")
             upload = (found[name].read_bytes(), name)
