@@ -72,3 +72,13 @@ def test_the_matrix_flag_reads_the_file(tmp_path):
     np.save(tmp_path / "m.npy", np.eye(16)[:8])
     op = operator_for_image(_args("--operator", "matrix", "--matrix", str(tmp_path / "m.npy")), (4, 4))
     assert op.A(torch.ones(1, 1, 4, 4)).shape[-1] == 8
+
+
+@pytest.mark.parametrize("name", [name for name in OPERATORS if name not in ("matrix", "ct")])
+def test_a_per_image_seed_reaches_cs_only(name):
+    """Evaluation passes every image its ``perm_seed``; an operator without a permutation builds as without it."""
+    seeded = operator_for_image(_args("--operator", name), (64, 64), perm_seed=7)
+    plain = operator_for_image(_args("--operator", name), (64, 64))
+    assert (seeded.config() == plain.config()) == (name != "cs")
+    if name == "cs":
+        assert seeded.config()["perm_seed"] == 7

@@ -140,3 +140,40 @@ def test_an_empty_description_serves_every_operator():
     model = _tiny(True)
     model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
     assert model.config.serves == {}
+
+
+def test_a_model_for_several_operators_serves_each_and_names_them_when_refusing():
+    from reverse_anything.physics import SuperResolution
+
+    serves = [{"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}}, {"operator": "inpainting"}]
+    model = _tiny(True, serves=serves)
+    model.check_physics(Inpainting((32, 32), keep_ratio=0.5))
+    model.check_physics(CompressedSensing(0.2, (32, 32)))
+    with pytest.raises(IncompatibleMeasurementError, match="serves cs with ratio in 0.1..0.5, not ratio=0.8"):
+        model.check_physics(CompressedSensing(0.8, (32, 32)))
+    with pytest.raises(IncompatibleMeasurementError, match="trained for operators 'cs', 'inpainting', not 'sr'"):
+        model.check_physics(SuperResolution((32, 32), factor=2))
+    assert IDMConfig.from_dict(model.config.to_dict()) == model.config
+
+
+@pytest.mark.parametrize("serves, message", [([], "must not be empty"), ([{"ratio": 0.3}], "names its operator")])
+def test_malformed_lists_of_descriptions_are_refused(serves, message):
+    with pytest.raises(ValueError, match=message):
+        IDMConfig(**TINY, serves=serves)
+
+
+def test_the_start_can_differ_per_operator_family():
+    from reverse_anything.physics import SuperResolution
+
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    mixed = _tiny(True, start={"cs": "unbiased", "default": "pinv"})
+    assert mixed.config.start_for("cs") == "unbiased" and mixed.config.start_for("sr") == "pinv"
+    for op, plain_start in ((CompressedSensing(0.3, (32, 32)).double(), "unbiased"), (SuperResolution((32, 32), factor=2).double(), "pinv")):
+        plain = _tiny(True, start=plain_start)
+        other = _tiny(True, start="pinv" if plain_start == "unbiased" else "unbiased")
+        with torch.no_grad():
+            out = mixed(op.A(x), op)
+            torch.testing.assert_close(out, plain(op.A(x), op))
+            assert not torch.allclose(out, other(op.A(x), op))
+    with pytest.raises(ValueError, match="unknown start"):
+        IDMConfig(**TINY, start={"cs": "sideways"})

@@ -84,3 +84,13 @@ def test_the_default_restorer_loads_the_chosen_model_and_refuses_what_none_serve
     op = Inpainting((32, 32), keep_ratio=0.3)
     with pytest.raises(IncompatibleMeasurementError, match="trained for operator 'cs', not 'inpainting'"):
         restore(op, op.A(x))
+
+
+def test_a_specialist_is_chosen_before_a_model_for_many_operators():
+    from reverse_anything.models.idm import IDMConfig
+    from reverse_anything.solvers.learned import specialists_first
+
+    cs = {"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}}
+    cards = [("any", IDMConfig(serves=[cs, {"operator": "sr"}])), ("b-cs", IDMConfig(serves=cs)),
+             ("all", IDMConfig(serves={})), ("a-cs", IDMConfig(serves=[cs]))]
+    assert [name for name, _ in specialists_first(cards)] == ["a-cs", "b-cs", "any", "all"]

@@ -138,7 +138,7 @@ def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_
             raise ValueError(f"{flag.flag}: {error}") from None
     if name == "matrix" and "matrix" not in config:
         raise UsageError("--operator matrix needs --matrix PATH")
-    if perm_seed is not None:
+    if perm_seed is not None and "perm_seed" in parameters:  # a per-image seed only where the operator has one
         config["perm_seed"] = perm_seed
     if args.noise_sigma is not None:
         config["noise_sigma"] = args.noise_sigma
@@ -148,7 +148,8 @@ def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_
 def operator_for_image(args: argparse.Namespace, image_size: tuple[int, int], perm_seed: int | None = None) -> LinearPhysics:
     """The operator the flags describe, built for ``image_size`` (tiled with ``--tile``).
 
-    ``perm_seed`` overrides CS's pixel-permutation seed (evaluation gives each image its own).
+    ``perm_seed`` overrides CS's pixel-permutation seed (evaluation gives each image its own); operators
+    without one ignore it.
     """
     given_operator_flags(args)
     tile = getattr(args, "tile", None)

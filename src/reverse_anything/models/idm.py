@@ -41,7 +41,9 @@ LEGACY_OPERATOR_KEYS = ("operator", "ratio_range", "block_size")  # before model
 STARTS = ("pinv", "unbiased")
 """Where the chain starts: ``sqrt(alpha_bar_T) * A†y`` (``pinv``, the published IDM), or ``A†y`` divided by
 the measurement ratio ``m/n`` (``unbiased``: for random subsampling operators such as scrambled CS, whose
-``A†A`` averages ``(m/n) I``, this undoes the shrinkage a denoiser would otherwise read as signal)."""
+``A†A`` averages ``(m/n) I``, this undoes the shrinkage a denoiser would otherwise read as signal; wrong for
+inpainting, SR, blur or MRI, whose ``A†y`` is already at full scale where it is known). A model for several
+operators takes a mapping, e.g. ``{"cs": "unbiased", "default": "pinv"}`` (``default``: every other family)."""
 
 
 class IncompatibleMeasurementError(ValueError):
@@ -61,12 +63,18 @@ class IDMConfig(JsonConfig):
     schedule_lambda: float = 0.25
     memory_saving: bool = True
     learn_consistency: bool = False
-    serves: dict = field(default_factory=dict)  # the measurements it was trained for (models/serves.py); {}: any
+    serves: dict | list = field(default_factory=dict)  # the measurements it was trained for (models/serves.py); {}: any
     backbone: str = "split"
     step_mixing: float = 0.5
-    start: str = "pinv"
+    start: str | dict = "pinv"  # one of STARTS, or {family: start, "default": start}
     injector: str = "before"
     extra: dict = field(default_factory=dict)
+
+    def start_for(self, family: str) -> str:
+        """The start used for an operator family (``start`` itself, or its entry in the mapping)."""
+        if isinstance(self.start, dict):
+            return self.start.get(family, self.start.get("default", "pinv"))
+        return self.start
 
     def __post_init__(self) -> None:
         """Refuse impossible settings here, so a bad config or model file fails with the reason, not deep in torch."""
@@ -74,8 +82,9 @@ class IDMConfig(JsonConfig):
             raise ValueError(f"unknown backbone {self.backbone!r}; choose {' or '.join(BACKBONES)}")
         if self.injector not in INJECTOR_POSITIONS:
             raise ValueError(f"unknown injector position {self.injector!r}; choose {' or '.join(INJECTOR_POSITIONS)}")
-        if self.start not in STARTS:
-            raise ValueError(f"unknown start {self.start!r}; choose {' or '.join(STARTS)}")
+        starts = self.start.values() if isinstance(self.start, dict) else [self.start]
+        if not starts or any(start not in STARTS for start in starts):
+            raise ValueError(f"unknown start {self.start!r}; choose {' or '.join(STARTS)} (or a mapping family -> start)")
         if not 0.05 < self.step_mixing < 1:
             raise ValueError(f"step_mixing (the level-1 couplings' initial v) must lie in (0.05, 1), got {self.step_mixing}")
         if self.steps < 1:
@@ -177,7 +186,7 @@ class IDM(nn.Module):
         alpha_bar = self.schedule(x_init)
         ratio = measurement_ratio(y, x_init)
         start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
-        if self.config.start == "unbiased":
+        if self.config.start_for(getattr(physics, "name", "")) == "unbiased":
             start = start / ratio.view(-1, 1, 1, 1)
         state = torch.cat([start, self.help_scale * start], dim=1)
         if prior_range:  # a prior never saw a measurement ratio (it was trained at 1); the injectors bring y in

@@ -8,22 +8,40 @@ A description maps operator-config keys to what the model accepts::
 * ``{"min": a, "max": b}`` is an inclusive numeric range;
 * ``{"one_of": [...]}`` is a set of accepted values.
 
-An empty description serves every operator. Nothing here knows any operator family, so a model for
-a new operator needs a new card, not new code, and shipped models are matched to a measurement
-from their cards alone.
+A model trained on several operators (one model for all) carries a list of descriptions and
+serves a measurement any of them admits. An empty description serves every operator. Nothing here
+knows any operator family, so a model for a new operator needs a new card, not new code, and
+shipped models are matched to a measurement from their cards alone.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["check_description", "refusal_for"]
+__all__ = ["check_description", "refusal_for", "descriptions", "Serves"]
+
+Serves = Mapping[str, Any] | list  # one description, or a list of them (a model for several operators)
 
 TOLERANCE = 1e-6  # ratios come back from arithmetic (m / n); a range edge given as 0.1 must admit 0.1000000001
 
 
-def check_description(serves: Mapping[str, Any]) -> None:
-    """Refuse a malformed description when a config is made, not when a measurement arrives."""
+def descriptions(serves: Serves) -> list[Mapping[str, Any]]:
+    """The descriptions of ``serves`` as a list (``[]``: serves everything)."""
+    if isinstance(serves, Mapping):
+        return [serves] if serves else []
+    return list(serves)
+
+
+def check_description(serves: Serves) -> None:
+    """Refuse a malformed description (or list of them) when a config is made, not when a measurement arrives."""
+    if isinstance(serves, (list, tuple)):
+        if not serves:
+            raise ValueError("serves: a list of descriptions must not be empty (use {} to serve every operator)")
+        for description in serves:
+            if not isinstance(description, Mapping) or "operator" not in description:
+                raise ValueError(f"serves: each description of a list names its operator, got {description!r}")
+            check_description(description)
+        return
     if not isinstance(serves, Mapping):
         raise ValueError(f"serves must be a mapping of operator-config keys, got {serves!r}")
     for key, rule in serves.items():
@@ -51,8 +69,27 @@ def _accepts(rule: Any, value: Any) -> bool:
     return value == rule
 
 
-def refusal_for(serves: Mapping[str, Any], physics: object, what: str = "this model") -> str | None:
-    """Why ``what`` cannot invert ``physics`` (one line), or ``None`` when its description admits the operator."""
+def refusal_for(serves: Serves, physics: object, what: str = "this model") -> str | None:
+    """Why ``what`` cannot invert ``physics`` (one line), or ``None`` when a description admits the operator.
+
+    With several descriptions the reason given is that of the first one for the operator's family,
+    or, when no description is for that family, the list of families served.
+    """
+    listed = descriptions(serves)
+    if not listed:
+        return None
+    reasons = [_refusal(description, physics, what) for description in listed]
+    if any(reason is None for reason in reasons):
+        return None
+    family = getattr(physics, "name", "") or type(physics).__name__
+    same_family = [r for d, r in zip(listed, reasons) if d.get("operator") in (None, family)]
+    if same_family or len(listed) == 1:
+        return (same_family or reasons)[0]
+    families = ", ".join(dict.fromkeys(repr(d["operator"]) for d in listed))
+    return f"{what} was trained for operators {families}, not {family!r}"
+
+
+def _refusal(serves: Mapping[str, Any], physics: object, what: str) -> str | None:
     if not serves:
         return None
     family = getattr(physics, "name", "") or type(physics).__name__

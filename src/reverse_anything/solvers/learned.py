@@ -14,18 +14,31 @@ __all__ = ["IDMRestorer", "default_idm_model"]
 
 @functools.lru_cache(maxsize=1)
 def _shipped_idm_configs() -> tuple:
-    """``(name, IDMConfig)`` of every shipped IDM, sorted by name, read once per process (the package files do not change)."""
+    """``(name, IDMConfig)`` of every shipped IDM, read once per process (the package files do not change).
+
+    Specialists first: a model serving fewer operator descriptions comes before one for many (an
+    all-operator model serves what no specialist does), then by name, so the choice does not
+    depend on the registry's order.
+    """
     import json
 
     from ..models.checkpoint import MODEL_FORMAT, model_file, resolve_model, shipped_models
     from ..models.idm import IDMConfig
 
     cards = []
-    for name in sorted(shipped_models()):  # sorted: the choice does not depend on the registry's order
+    for name in shipped_models():
         document = json.loads(model_file(resolve_model(name), ".json").read_text())
         if document.get("format") == MODEL_FORMAT:
             cards.append((name, IDMConfig.from_dict(document["config"])))
-    return tuple(cards)
+    return specialists_first(cards)
+
+
+def specialists_first(cards: list) -> tuple:
+    """``(name, IDMConfig)`` cards ordered for the choice: fewest served descriptions first (``{}``, serving
+    everything, last), then by name."""
+    from ..models.serves import descriptions
+
+    return tuple(sorted(cards, key=lambda card: (len(descriptions(card[1].serves)) or float("inf"), card[0])))
 
 
 def default_idm_model(op) -> str:

@@ -14,6 +14,7 @@ import torch
 
 from ..models.config import JsonConfig
 from ..physics.compressed_sensing import BLOCK_SIZE
+from .operator_draws import check_training_operators
 
 TRAINING_METHODS = ("idm", "ddpm")
 
@@ -25,8 +26,9 @@ MEMORY_FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channe
 class TrainConfig(JsonConfig):
     """Training run settings; every field is also a ``reverse-anything train`` flag.
 
-    ``method`` picks the model trained; ``ratios``, ``noise_sigma`` and ``cs_seed`` concern
-    ``idm`` only, and ``model`` holds the chosen model's config keys (IDMConfig / DDPMConfig).
+    ``method`` picks the model trained; ``ratios``, ``noise_sigma``, ``cs_seed`` and ``operators``
+    concern ``idm`` only (``operators``: descriptions of the measurements to train on, see
+    ``training/operator_draws.py``; empty: scrambled CS at ``ratios`` with matrix seed ``cs_seed``), and ``model`` holds the chosen model's config keys (IDMConfig / DDPMConfig).
     ``init_from`` (a shipped name or a model path) fine-tunes that model: a fresh run starts
     from its weights, and its architecture fills every model key the run does not set.
     """
@@ -44,6 +46,7 @@ class TrainConfig(JsonConfig):
     noise_sigma: float = 0.0
     seed: int = 0
     cs_seed: int = 0
+    operators: list = field(default_factory=list)
     amp: str = "none"
     device: str = "cpu"
     memory_format: str = "nchw"
@@ -87,6 +90,10 @@ class TrainConfig(JsonConfig):
             raise ValueError("--init-prior starts a new IDM from a DDPM prior: it needs --method idm and no --init-from")
         if self.time_limit_minutes is not None and not self.time_limit_minutes > 0:
             raise ValueError(f"the time limit must be > 0 minutes, got {self.time_limit_minutes}")
+        if self.operators:
+            if self.method != "idm":
+                raise ValueError("operators (the measurements to train on) concern --method idm only")
+            check_training_operators(self.operators)
         if not self.data:
             raise ValueError("no training data: pass --data FOLDER (or a 'data' key in --config)")
 

@@ -1,7 +1,8 @@
-"""``--method idm`` (:class:`IDMTask`): Algorithm 1 of the IDM paper, optionally on a DDPM prior.
+"""``--method idm`` (:class:`IDMTask`): Algorithm 1 of the IDM paper, optionally on a DDPM prior, for any operator.
 
-A CS ratio drawn from the model's range, a fresh permutation (so the model is not tied to one),
-``y = A x0 + noise``, the whole T-step sampler run forward, L1 loss against the patch.
+Each iteration draws an operator from the run's descriptions (``operators``; by default scrambled CS
+at a ratio drawn from ``ratios``, a fresh permutation each time so the model is not tied to one),
+measures ``y = A x0 + noise``, runs the whole T-step sampler forward, L1 loss against the patch.
 """
 from __future__ import annotations
 
@@ -19,24 +20,28 @@ from ...models.idm import IDM, LEGACY_OPERATOR_KEYS, IDMConfig
 from ...physics import CompressedSensing
 from ...physics.compressed_sensing import BLOCK_SIZE
 from ..config import TrainConfig
+from ..operator_draws import OperatorDraws, served_description, setting_label, validation_operator, validation_settings
 from .base import TrainingTask
 
 
-def _model_config(config: TrainConfig) -> IDMConfig:
+def training_descriptions(config: TrainConfig) -> list[dict[str, Any]]:
+    """The run's ``operators``, or (none given) scrambled CS over ``ratios`` on the ``cs_seed`` matrix."""
+    if config.operators:
+        return [dict(description) for description in config.operators]
     ratios = config.ratios
-    serves = {"operator": "cs", "ratio": {"min": min(ratios), "max": max(ratios)}, "block_size": BLOCK_SIZE, "scramble": True}
-    return IDMConfig.from_dict({**config.model, "serves": serves, "extra": {"cs_seed": config.cs_seed}})
+    return [{"operator": "cs", "ratio": {"min": min(ratios), "max": max(ratios)}, "block_size": BLOCK_SIZE,
+             "scramble": True, "seed": config.cs_seed}]
 
 
-def _draw_ratio(config: TrainConfig, generator: torch.Generator) -> float:
-    """A ratio drawn uniformly from the range on a 0.01 grid (so operators can be cached)."""
-    lo, hi = min(config.ratios), max(config.ratios)
-    return round(lo + (hi - lo) * torch.rand((), generator=generator).item(), 2) if hi > lo else lo
+def _model_config(config: TrainConfig) -> IDMConfig:
+    served = [served_description(d) for d in training_descriptions(config)]
+    extra = {} if config.operators else {"cs_seed": config.cs_seed}
+    return IDMConfig.from_dict({**config.model, "serves": served[0] if len(served) == 1 else served, "extra": extra})
 
 
 @torch.no_grad()
 def validate_idm(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs_seed: int, device: torch.device) -> dict[str, float]:
-    """Mean PSNR on the held-out crops at the low, middle and high ratio of the training range."""
+    """Mean PSNR on the held-out crops at the low, middle and high ratio of the training range (CS runs)."""
     model.eval()
     lo, hi = min(ratios), max(ratios)
     scores: dict[str, float] = {}
@@ -51,18 +56,37 @@ def validate_idm(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs
     return scores
 
 
-class IDMTask(TrainingTask):
-    """Algorithm 1: CS measurements of the patches, the T-step IDM run end to end, L1 loss."""
+@torch.no_grad()
+def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict], device: torch.device) -> dict[str, float]:
+    """Mean PSNR on the held-out crops for every description's validation settings (noiseless, so runs compare)."""
+    model.eval()
+    scores: dict[str, float] = {}
+    for description in descriptions:
+        for setting in validation_settings(description):
+            values = []
+            for index, image in enumerate(images):
+                x = image.unsqueeze(0).to(device)
+                physics = validation_operator(setting, tuple(x.shape[-2:]), index).to(device)
+                values.append(psnr(model(physics.A(x), physics).clamp(0, 1), x, data_range=1.0).item())
+            scores[f"val_psnr@{setting_label(setting, description)}"] = sum(values) / max(1, len(values))
+    model.train()
+    return scores
 
-    log_fields = ("ratio",)
+
+class IDMTask(TrainingTask):
+    """Algorithm 1: measurements of the patches by a drawn operator, the T-step IDM run end to end, L1 loss."""
+
     model_format = MODEL_FORMAT
     model_kind = "IDM"
     run_keys = frozenset({"memory_saving", "serves", "extra", *LEGACY_OPERATOR_KEYS})  # legacy: cards made before `serves`
-    overridable_keys = frozenset({"injector"})  # weights move between the coupling slots (move_injectors)
+    # injector: the weights move between the coupling slots (move_injectors); start: no weights depend on it
+    overridable_keys = frozenset({"injector", "start"})
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        self._operators: dict[float, CompressedSensing] = {}  # the matrix depends on the ratio only; permutations are cheap
+        self.descriptions = training_descriptions(self.config)
+        self.log_fields = ("operator",) if self.config.operators else ("ratio",)
+        self._draws = OperatorDraws(self.descriptions, self.config.patch_size)
         self.prior: DDPMNet | None = None
         if self.config.init_prior:
             self.prior = load_ddpm(self.config.init_prior)
@@ -85,25 +109,23 @@ class IDMTask(TrainingTask):
         return IDM(_model_config(self.config))
 
     def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
-        config = self.config
-        ratio = _draw_ratio(config, generator)
-        perm_seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
-        if ratio not in self._operators:
-            self._operators[ratio] = CompressedSensing(ratio, (config.patch_size,) * 2, seed=config.cs_seed).to(x0.device)
-        physics = self._operators[ratio].with_permutation(perm_seed)
+        physics, setting, label = self._draws.draw(generator, x0.device)
         y = physics.A(x0)
-        if config.noise_sigma > 0:
-            y = y + config.noise_sigma * torch.randn(y.shape, generator=generator).to(x0.device)
-        return {"ratio": ratio, "physics": physics, "y": y}
+        sigma = self.config.noise_sigma or float(getattr(physics, "noise_sigma", 0.0))
+        if sigma > 0:
+            y = y + sigma * torch.randn(y.shape, generator=generator).to(x0.device)
+        return {"setting": setting, "label": label, "physics": physics, "y": y}
 
     def loss(self, net: nn.Module, x0: Tensor, inputs: dict[str, Any]) -> Tensor:
         return (net(inputs["y"], inputs["physics"]) - x0).abs().mean()
 
     def validate(self, model: nn.Module, images: list[Tensor], device: torch.device) -> dict[str, float]:
-        return validate_idm(model, images, self.config.ratios, self.config.cs_seed, device)  # type: ignore[arg-type]
+        if not self.config.operators:
+            return validate_idm(model, images, self.config.ratios, self.config.cs_seed, device)  # type: ignore[arg-type]
+        return validate_operators(model, images, self.descriptions, device)  # type: ignore[arg-type]
 
     def export(self, model: nn.Module, stem: Path, training: dict) -> None:
         save_idm(model, stem, training=training)
 
     def log_values(self, inputs: dict[str, Any]) -> list[str]:
-        return [f"{inputs['ratio']:.4f}"]
+        return [inputs["label"]] if self.config.operators else [f"{inputs['setting']['ratio']:.4f}"]
