@@ -8,8 +8,11 @@ flags, and measured with the operator's own noise. Rows:
 * ``pinv``, ``tv`` (per-operator tuned defaults), ``pnp`` (tuned, prior ``ddpm-wide``);
 * ``idm-0``: a T-step IDM initialised from ``ddpm-wide`` with zero injectors (iteration 0 of a
   fine-tune: a deterministic DDIM sampler with the range-null-space step on the prior);
-* ``idm-cs``: the shipped CS model run on the operator (its refusal bypassed): what CS
-  fine-tuning carries over, i.e. which start a per-operator fine-tune should take.
+* ``idm-cs``: the shipped CS model run on the operator (its refusal bypassed; the ``unbiased`` start
+  for CS only): what CS fine-tuning carries over, i.e. which start a per-operator fine-tune should take.
+
+A noisy measurement (blur, noisy CS) uses the IDM's proximal data step set from sigma
+(``models/idm.py``, ``NOISY_DATA_STEP``).
 
     OMP_NUM_THREADS=1 python benchmarks/operator_pilot.py --out results/pilots-operators
 """
@@ -37,6 +40,7 @@ SETTINGS = {  # label -> eval flags (the README's other-operator settings)
     "blur σ 2, noise 0.01": ["--operator", "blur", "--blur-sigma", "2", "--noise-sigma", "0.01"],
     "SR ×4 bicubic": ["--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic"],
     "MRI ×4 random": ["--operator", "mri", "--acceleration", "4", "--mri-mask", "random"],
+    "CS 30 %, noise 0.03": ["--operator", "cs", "--ratio", "0.3", "--noise-sigma", "0.03"],
 }
 
 
@@ -54,12 +58,13 @@ def methods(steps: int) -> dict[str, object]:
     prior = load_ddpm("ddpm-wide")
     fresh = idm_from_prior(prior, steps=steps, injector="before", step_mixing=0.1, start="pinv").eval()
     shipped = load_idm("cs").eval()
+    shipped.config.start = {"cs": "unbiased", "default": "pinv"}  # what a fine-tune for every operator starts from
     return {
         "pinv": get_restorer("pinv"),
         "tv": get_restorer("tv"),
         "pnp": get_restorer("pnp"),
         f"idm-0 (T = {steps}, pinv start)": lambda op, y: fresh(y, op),
-        "idm-cs (shipped cs, transferred)": lambda op, y: shipped(y, op),
+        "idm-cs (shipped cs, transferred; pinv start except CS)": lambda op, y: shipped(y, op),
     }
 
 

@@ -126,3 +126,18 @@ def test_a_run_on_several_operators_exports_a_model_that_serves_them_all(trainin
         model.check_physics(Blur((32, 32)))
     with pytest.raises(IncompatibleMeasurementError, match="serves sr with factor one of 2, 4, not factor=8"):
         model.check_physics(SuperResolution((32, 32), factor=8, kernel="bicubic"))
+
+
+def test_noise_levels_are_drawn_on_a_fine_grid_and_share_the_operator():
+    from reverse_anything.training.operator_draws import grid_decimals
+
+    assert (grid_decimals(0.1, 0.5), grid_decimals(1.5, 2.5), grid_decimals(0.005, 0.015), grid_decimals(0.01, 0.05)) == (2, 2, 3, 3)
+    description = {"operator": "cs", "ratio": 0.3, "seed": 0, "noise_sigma": {"min": 0.01, "max": 0.05}}
+    drawn = _draws(12, descriptions=[description])
+    sigmas = {config["noise_sigma"] for _, config, _ in drawn}
+    assert len(sigmas) > 3 and all(0.01 <= s <= 0.05 and round(s, 3) == s for s in sigmas)
+    for op, config, _ in drawn:
+        assert op.noise_sigma == config["noise_sigma"] and op.config()["noise_sigma"] == config["noise_sigma"]
+    x = torch.rand(1, 1, 32, 32)
+    first, second = drawn[0][0], drawn[1][0]
+    torch.testing.assert_close(first.with_permutation(1).A(x), second.with_permutation(1).A(x))  # one matrix, two noise levels

@@ -177,3 +177,21 @@ def test_the_start_can_differ_per_operator_family():
             assert not torch.allclose(out, other(op.A(x), op))
     with pytest.raises(ValueError, match="unknown start"):
         IDMConfig(**TINY, start={"cs": "sideways"})
+
+
+def test_a_noisy_measurement_takes_the_proximal_step_with_exact_memory_saving_gradients():
+    from reverse_anything.physics import Blur
+
+    torch.manual_seed(2)
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    noisy, clean = (Blur((32, 32), sigma=2.0, noise_sigma=s).double() for s in (0.02, 0.0))
+    y = noisy(x, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert not torch.allclose(_tiny(True)(y, noisy), _tiny(True)(y, clean))  # sigma changes the data step
+    grads = []
+    for memory_saving in (True, False):
+        model = _tiny(memory_saving)
+        (model(y, noisy) - x).abs().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-10, atol=1e-12)

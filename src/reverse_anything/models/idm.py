@@ -7,8 +7,8 @@ Algorithm (``idm-method.md`` §2.2-2.6, our Eq. 2 schedule):
 3. For ``t = T .. 1`` a leapfrog coupling (level 1 of the dual reversibility)
    ``(x, h) -> ((1 - v_t) F_t(x) + v_t h, x)`` with the diffusion step
    ``F_t``: estimate the noise with the shared :class:`NoiseEstimator`, estimate
-   ``x0``, make it consistent with ``y`` (``x0 - w_t A†(A x0 - y)``), re-noise
-   with DDIM (eta = 0).
+   ``x0``, make it consistent with ``y`` (``x0 - w_t A†(A x0 - y)``; for a noisy
+   measurement the proximal step of :data:`NOISY_DATA_STEP`), re-noise with DDIM (eta = 0).
 4. Output ``x + m * h`` (learned fusion ``m``, init 0).
 
 The step chain is a :class:`ReversibleSequence`; so are the stages inside the
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion.schedules import build_schedule
-from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0
+from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0, proximal_data_step
 from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
 from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
@@ -44,6 +44,15 @@ the measurement ratio ``m/n`` (``unbiased``: for random subsampling operators su
 ``A†A`` averages ``(m/n) I``, this undoes the shrinkage a denoiser would otherwise read as signal; wrong for
 inpainting, SR, blur or MRI, whose ``A†y`` is already at full scale where it is known). A model for several
 operators takes a mapping, e.g. ``{"cs": "unbiased", "default": "pinv"}`` (``default``: every other family)."""
+
+
+NOISY_DATA_STEP_CG_ITERATIONS = 10
+NOISY_DATA_STEP = """How a step uses a noisy measurement (the operator's ``noise_sigma`` > 0), set from sigma, nothing learned:
+``x0 <- argmin ‖A x - y‖² + rho_t ‖x - x0‖²`` with ``rho_t = (sigma_y / sigma_t)²``, where ``sigma_y`` is the
+measurement noise and ``sigma_t = sqrt((1 - a_t) / a_t)`` the noise level of step t's ``x0`` estimate (both in
+the model's range); solved by 10 conjugate-gradient iterations through A and Aᵀ (DPIR's data step, Zhang et al.
+2021). Early, noisy steps follow the data almost fully, late ones keep the estimate where the data is noisier
+than it. A noiseless measurement keeps the exact projection."""
 
 
 class IncompatibleMeasurementError(ValueError):
@@ -140,14 +149,18 @@ class DiffusionStep(nn.Module):
         # w_t = sigmoid(raw) starts at ~0.98: near the exact projection, free to relax for noisy y.
         self.consistency = nn.Parameter(torch.tensor(4.0)) if learn_consistency else None
 
-    def forward(self, x: Tensor, alpha_bar: Tensor, x_init: Tensor, y: Tensor, ratio: Tensor, physics) -> Tensor:
+    def forward(self, x: Tensor, alpha_bar: Tensor, x_init: Tensor, y: Tensor, ratio: Tensor, physics, y_sigma: float = 0.0) -> Tensor:
         a_t = alpha_bar[:, self.t].view(-1, 1, 1, 1)
         a_prev = alpha_bar[:, self.t - 1].view(-1, 1, 1, 1)
         embedding = self.backbone.embedding(a_t.flatten(), ratio)
         eps = self.backbone(x, embedding, x_init, physics, self.t - 1)
         x0 = predict_x0(x, eps, a_t)
-        weight = 1.0 if self.consistency is None else torch.sigmoid(self.consistency)
-        x0 = data_consistency(x0, y, physics, weight)
+        if y_sigma > 0:  # NOISY_DATA_STEP
+            rho = y_sigma**2 * a_t / (1.0 - a_t).clamp_min(1e-8)
+            x0 = proximal_data_step(x0, y, physics, rho, NOISY_DATA_STEP_CG_ITERATIONS)
+        else:
+            weight = 1.0 if self.consistency is None else torch.sigmoid(self.consistency)
+            x0 = data_consistency(x0, y, physics, weight)
         return ddim_renoise(x0, eps, a_prev)
 
 
@@ -191,7 +204,8 @@ class IDM(nn.Module):
         state = torch.cat([start, self.help_scale * start], dim=1)
         if prior_range:  # a prior never saw a measurement ratio (it was trained at 1); the injectors bring y in
             ratio = torch.ones_like(ratio)
-        state = self.chain(state, alpha_bar, x_init, y, ratio, physics)
+        y_sigma = float(getattr(physics, "noise_sigma", 0.0)) * (2.0 if prior_range else 1.0)  # [-1, 1] doubles it
+        state = self.chain(state, alpha_bar, x_init, y, ratio, physics, y_sigma)
         x, h = state.chunk(2, dim=1)
         x = x + self.merge_scale * h
         return (x + 1.0) / 2.0 if prior_range else x

@@ -23,7 +23,7 @@ from types import MappingProxyType
 import torch
 from torch import Tensor
 
-from ..diffusion.updates import data_consistency, predict_x0
+from ..diffusion.updates import conjugate_gradient, data_consistency, predict_x0, proximal_data_step
 from ..models.ddpm import from_model_range, to_model_range
 from .base import Restorer
 
@@ -100,32 +100,11 @@ def prior_denoise(prior, noisy: Tensor, sigma: float | Tensor) -> Tensor:
     return from_model_range(x0).reshape(noisy.shape)
 
 
-def conjugate_gradient(apply, rhs: Tensor, x: Tensor, iterations: int, tolerance: float = 1e-6) -> Tensor:
-    """Solve ``apply(x) = rhs`` for a symmetric positive definite ``apply``, per image of the batch."""
-    dims = tuple(range(1, rhs.ndim))
-    r = rhs - apply(x)
-    p = r.clone()
-    rs = (r * r).sum(dims, keepdim=True)
-    stop = tolerance**2 * (rhs * rhs).sum(dims, keepdim=True)
-    for _ in range(iterations):
-        if bool((rs <= stop).all()):
-            break
-        ap = apply(p)
-        alpha = rs / (p * ap).sum(dims, keepdim=True).clamp_min(1e-30)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rs_new = (r * r).sum(dims, keepdim=True)
-        p = r + (rs_new / rs.clamp_min(1e-30)) * p
-        rs = rs_new
-    return x
-
-
 def _data_step(op, y: Tensor, z: Tensor, rho: float, settings: PnPSettings, exact: bool) -> Tensor:
     if rho == 0.0 and exact:
         return data_consistency(z, y, op)
     rho = max(rho, 1e-4)  # without an exact A† the projection is the limit of small rho
-    rhs = op.A_adjoint(y) + rho * z
-    return conjugate_gradient(lambda v: op.A_adjoint(op.A(v)) + rho * v, rhs, z, settings.cg_iterations)
+    return proximal_data_step(z, y, op, rho, settings.cg_iterations)
 
 
 @torch.no_grad()

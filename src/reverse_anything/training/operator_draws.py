@@ -9,7 +9,8 @@ piece of data::
     {"operator": "mri", "acceleration": {"one_of": [4, 8]}, "mask": "random"}
 
 Each iteration draws one description (uniformly), then each of its rules: a plain value is used
-as given, ``{"min", "max"}`` uniformly on a 0.01 grid (so operators can be cached), ``{"one_of"}``
+as given, ``{"min", "max"}`` uniformly on a grid (0.01, finer for ranges narrower than 0.1, such as
+noise levels: about a hundredth of the range; so operators can be cached), ``{"one_of"}``
 uniformly from the list. A random pattern the operator has (CS's pixel permutation
 ``perm_seed``, a mask's ``seed``) is drawn fresh every iteration unless the description fixes it,
 so the model is not tied to one pattern; such seeds never enter the model's ``serves``. Nothing
@@ -17,9 +18,11 @@ here knows an operator family: the keys are the operators' constructor keywords.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,10 +67,15 @@ def served_description(description: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in description.items() if key not in PATTERN_SEEDS}
 
 
+def grid_decimals(lo: float, hi: float) -> int:
+    """Decimals of a range's draw grid: 2 (0.01) for ranges of 0.1 and wider, one more per tenfold narrower."""
+    return 2 + max(0, math.ceil(-math.log10(hi - lo)) - 1) if hi > lo else 2
+
+
 def _draw_rule(rule: Any, generator: torch.Generator) -> Any:
     if isinstance(rule, Mapping) and "min" in rule:
         lo, hi = float(rule["min"]), float(rule["max"])
-        value = round(lo + (hi - lo) * torch.rand((), generator=generator).item(), 2) if hi > lo else lo
+        value = round(lo + (hi - lo) * torch.rand((), generator=generator).item(), grid_decimals(lo, hi)) if hi > lo else lo
         return int(round(value)) if isinstance(rule["min"], int) and isinstance(rule["max"], int) else value
     if isinstance(rule, Mapping):
         return rule["one_of"][int(torch.randint(len(rule["one_of"]), (), generator=generator))]
@@ -85,8 +93,9 @@ def _sized(family: str, config: dict[str, Any], size: tuple[int, int]) -> dict[s
 class OperatorDraws:
     """Concrete operators for ``(size, size)`` patches, drawn from a list of descriptions.
 
-    Operators are cached by their config without the per-iteration permutation (an operator with
-    ``with_permutation``, such as CS, gets a fresh permutation cheaply; its matrix is built once).
+    Operators are cached by their config without the per-iteration permutation and noise level (an
+    operator with ``with_permutation``, such as CS, gets a fresh permutation cheaply, and a new noise
+    level is a shallow copy: its matrix is built once).
     """
 
     def __init__(self, descriptions: list, size: int) -> None:
@@ -110,15 +119,18 @@ class OperatorDraws:
 
     def _operator(self, config: dict[str, Any], device: torch.device | str) -> LinearPhysics:
         permutation = config.get("perm_seed")
-        key = json.dumps({k: v for k, v in config.items() if k != "perm_seed"} | {"device": str(device)}, sort_keys=True)
+        base = {k: v for k, v in config.items() if k not in ("perm_seed", "noise_sigma")}
+        key = json.dumps(base | {"device": str(device)}, sort_keys=True)
         if key not in self._cache:
-            base = {k: v for k, v in config.items() if k != "perm_seed"}
-            self._cache[key] = build_operator(_sized(config["operator"], base, self.size)).to(device)
+            self._cache[key] = build_operator(_sized(config["operator"], dict(base), self.size)).to(device)
             if len(self._cache) > 256:  # continuous ranges of non-permuted operators: keep memory bounded
                 self._cache.pop(next(iter(self._cache)))
         operator = self._cache[key]
         if permutation is not None and hasattr(operator, "with_permutation") and config.get("scramble", True):
-            return operator.with_permutation(permutation)
+            operator = operator.with_permutation(permutation)
+        if "noise_sigma" in config:
+            operator = copy.copy(operator)  # the same A, this draw's noise level
+            operator.noise_sigma = float(config["noise_sigma"])
         return operator
 
 

@@ -58,7 +58,7 @@ def validate_idm(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs
 
 @torch.no_grad()
 def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict], device: torch.device) -> dict[str, float]:
-    """Mean PSNR on the held-out crops for every description's validation settings (noiseless, so runs compare)."""
+    """Mean PSNR on the held-out crops for every description's validation settings (noise seeded per image)."""
     model.eval()
     scores: dict[str, float] = {}
     for description in descriptions:
@@ -67,7 +67,8 @@ def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict
             for index, image in enumerate(images):
                 x = image.unsqueeze(0).to(device)
                 physics = validation_operator(setting, tuple(x.shape[-2:]), index).to(device)
-                values.append(psnr(model(physics.A(x), physics).clamp(0, 1), x, data_range=1.0).item())
+                y = physics(x, generator=torch.Generator(device).manual_seed(index))  # A x plus the operator's noise
+                values.append(psnr(model(y, physics).clamp(0, 1), x, data_range=1.0).item())
             scores[f"val_psnr@{setting_label(setting, description)}"] = sum(values) / max(1, len(values))
     model.train()
     return scores
