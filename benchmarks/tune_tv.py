@@ -13,6 +13,8 @@ Run (about 30 minutes on one busy CPU core; CT is tuned smaller, see SETTINGS):
     OMP_NUM_THREADS=1 python benchmarks/tune_tv.py --json results/tuning/tune_tv.json
     OMP_NUM_THREADS=1 python benchmarks/tune_tv.py --families denoising --weights 0.02 0.05 0.1 0.2 0.5
     OMP_NUM_THREADS=1 python benchmarks/tune_tv.py --families ct --weights 0.00001 0.00002 0.00005 0.0001 0.0002
+    OMP_NUM_THREADS=1 python benchmarks/tune_tv.py --families cs-noisy --weights 0.001 0.002 0.005 0.01 0.02 0.05 \
+        --json results/tuning/tune_tv_cs_noisy.json   # -> TV_NOISY_DEFAULTS
 
 Result: mean PSNR (dB) of 5 training images at 300 iterations (CT: 3 images cropped to
 160x240); "2x" is the best weight rerun with 600 iterations (logs, not committed:
@@ -31,6 +33,7 @@ results/logs/tune_tv*.log).
 | setting | weights: PSNR | 2x | default |
 |---|---|---|---|
 | denoising sigma 0.1 | 0.02: 23.23, 0.05: 27.55, 0.1: 28.92, 0.2: 26.91, 0.5: 24.05 | 28.92 | 0.1 |
+| cs ratio 0.3, noise 0.03 | 0.001: 29.54, 0.002: 29.73, 0.005: 30.19, 0.01: 30.45, 0.02: 29.68, 0.05: 27.20 | 30.45 | 0.01 (noisy CS) |
 | ct 60 angles | 1e-5: 34.75, 2e-5: 35.28, 5e-5: 35.34, 1e-4: 34.74, 2e-4: 33.84, 5e-4: 32.34, 1e-3: 31.06 | 35.45 | 5e-5 |
 
 Choices: CS takes 0.001 rather than the per-ratio best (0.0002-0.0005): it loses at most
@@ -81,6 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     ("cs", "cs ratio 0.1", lambda size: CompressedSensing(0.1, size), 5, (320, 480)),
     ("cs", "cs ratio 0.3", lambda size: CompressedSensing(0.3, size), 5, (320, 480)),
     ("cs", "cs ratio 0.5", lambda size: CompressedSensing(0.5, size), 5, (320, 480)),
+    ("cs-noisy", "cs ratio 0.3, noise 0.03", lambda size: CompressedSensing(0.3, size, noise_sigma=0.03), 5, (320, 480)),
     ("inpainting", "inpainting keep 0.3", lambda size: Inpainting(size, keep_ratio=0.3), 5, (320, 480)),
     ("denoising", "denoising sigma 0.1", lambda size: Denoising(noise_sigma=0.1), 5, (320, 480)),
     ("blur", "blur gaussian 2, noise 0.01", lambda size: Blur(size, sigma=2.0, noise_sigma=0.01), 5, (320, 480)),

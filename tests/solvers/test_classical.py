@@ -9,6 +9,7 @@ from skimage.restoration import denoise_tv_chambolle
 from reverse_anything.data import example_images, read_image
 from reverse_anything.metrics import psnr
 from reverse_anything.physics import CompressedSensing, Denoising, FunctionOperator, Inpainting, Tiled
+from reverse_anything.solvers.classical import TV_NOISY_DEFAULTS
 from reverse_anything.solvers import TV_DEFAULTS, available_methods, get_restorer, pinv, tv
 from reverse_anything.solvers.classical import gradient, gradient_adjoint
 
@@ -124,6 +125,17 @@ def test_tv_takes_the_operator_family_defaults(camera: torch.Tensor) -> None:
     expected = tv(op, y, weight=defaults.weight, iterations=defaults.iterations)
     assert torch.equal(tv(op, y), expected)
     assert torch.equal(tv(OnlyVerbs(op), y, operator_family="inpainting"), expected)
+
+
+def test_tv_on_a_noisy_cs_measurement_takes_the_weight_tuned_with_noise(camera: torch.Tensor) -> None:
+    from reverse_anything.physics import CompressedSensing
+
+    image = camera[..., :64, :64]
+    noisy, clean = (CompressedSensing(0.3, (64, 64), noise_sigma=s) for s in (0.03, 0.0))
+    y = noisy(image, generator=torch.Generator().manual_seed(0))
+    assert TV_NOISY_DEFAULTS["cs"].weight > TV_DEFAULTS["cs"].weight
+    assert torch.equal(tv(noisy, y, iterations=20), tv(noisy, y, weight=TV_NOISY_DEFAULTS["cs"].weight, iterations=20))
+    assert torch.equal(tv(clean, y, iterations=20), tv(clean, y, weight=TV_DEFAULTS["cs"].weight, iterations=20))
 
 
 def test_tv_on_a_tiled_operator_takes_the_wrapped_family_defaults(camera: torch.Tensor) -> None:
