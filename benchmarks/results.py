@@ -26,19 +26,24 @@ from reverse_anything.profiling import describe_hardware
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RATIOS = ("0.1", "0.3", "0.5")
-OPT_IN = ("pnp",)  # evaluation groups that --run leaves out unless named with --only
+OPT_IN = ("pnp", "operators-pnp", "operators-idm")  # evaluation groups that --run leaves out unless named with --only
 CS_SETS = {"cbsd68_idm": "CBSD68", "set11": "Set11", "div2k256": "DIV2K"}
 # The published IDM (T = 3), Table 1 of Chen et al., TPAMI 2025 (idm-method.md §1.1): reference only.
 PUBLISHED_IDM = {"cbsd68_idm": (28.69, 34.67, 39.57), "set11": (32.92, 38.85, 42.48), "div2k256": (31.07, 36.98, 41.15)}
-# One setting per other operator family on CBSD68 (Y channel): (file name, label, flags, image limit).
-# All 68 images, except CT (first 5: its sparse-matrix operator makes TV cost ~3 min per image on a CPU).
+# One setting per other operator family (Y channel): (file name, label, flags, image limit, methods).
+# All images, except CT (first 5: its sparse-matrix operator makes TV cost ~3 min per image on a CPU).
 OTHER_OPERATORS = (
     ("inpainting0.3", "inpainting, 30 % of pixels kept", ["--operator", "inpainting", "--keep-ratio", "0.3"], None),
     ("blur2", "deblurring, Gaussian σ = 2 px, noise σ = 0.01", ["--operator", "blur", "--blur-sigma", "2", "--noise-sigma", "0.01"], None),
     ("sr4", "super-resolution ×4, bicubic", ["--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic"], None),
     ("mri4", "MRI ×4, random lines", ["--operator", "mri", "--acceleration", "4", "--mri-mask", "random"], None),
+    ("csnoisy0.3", "CS 30 %, noise σ = 0.03", ["--operator", "cs", "--ratio", "0.3", "--noise-sigma", "0.03"], None),
     ("ct60", "CT, 60 angles", ["--operator", "ct", "--angles", "60"], 5),
 )
+OPERATOR_SETS = {"cbsd68": "CBSD68", "kodak24": "Kodak24"}  # full-size colour images, scored on Y
+NO_IDM = ("ct60",)  # no IDM is trained for CT (its A† costs a CGLS solve per step): pinv, tv and pnp only
+# Targets of issue #13: idm - tv in dB
+TARGET_MARGIN = {"inpainting0.3": 1.5, "blur2": 1.5, "sr4": 1.5, "mri4": 1.5, "csnoisy0.3": 1.0}
 
 
 @dataclass(frozen=True)
@@ -67,13 +72,17 @@ def cs_jobs(methods: tuple[str, ...]) -> list[Job]:
     return [cs_job(folder, ratio, method) for folder in CS_SETS for ratio in RATIOS for method in methods]
 
 
-def other_job(name: str, args: list[str], limit: int | None, method: str) -> Job:
+def other_job(name: str, args: list[str], limit: int | None, method: str, folder: str = "cbsd68") -> Job:
     limit_flags = () if limit is None else ("--limit", str(limit))
-    return Job(f"{name}_{method}", ("--data", "../shared/data/cbsd68", *limit_flags, *args, "--method", method), "classical")
+    args_ = ("--data", f"../shared/data/{folder}", *limit_flags, *args, "--method", method)
+    if folder == "cbsd68" and method in ("pinv", "tv") and name != "csnoisy0.3":  # the first classical runs keep their files
+        return Job(f"{name}_{method}", args_, "classical")
+    return Job(f"{name}-{folder}-{method}", args_, "operators")
 
 
-def other_jobs() -> list[Job]:
-    return [other_job(name, args, limit, method) for name, _, args, limit in OTHER_OPERATORS for method in ("pinv", "tv")]
+def other_jobs(methods: tuple[str, ...] = ("pinv", "tv")) -> list[Job]:
+    return [other_job(name, args, limit, method, folder) for folder in OPERATOR_SETS for name, _, args, limit in OTHER_OPERATORS
+            for method in methods if not (method == "idm" and name in NO_IDM)]
 
 
 def load(job: Job) -> dict | None:
@@ -105,14 +114,27 @@ def cs_table() -> str:
     return "\n".join(lines)
 
 
+def timed_cell(result: dict | None) -> str:
+    return "–" if result is None else f"{result['psnr']:.2f} / {result['ssim']:.4f}, {result['seconds_per_image']:.1f} s"
+
+
 def other_table() -> str:
-    lines = ["| operator (CBSD68, Y) | images | `pinv` PSNR / SSIM | `tv` PSNR / SSIM | `tv` s / image |", "|---|---:|---:|---:|---:|"]
+    """Every other operator on CBSD68 and Kodak24: PSNR / SSIM and seconds per image per method, and idm's margin over tv."""
+    methods = ("pinv", "tv", "pnp", "idm")
+    lines = ["| operator (Y) | set | images | " + " | ".join(f"`{m}`" for m in methods) + " | `idm` − `tv` (target) |",
+             "|---|---|---:|" + "---:|" * (len(methods) + 1)]
     for name, label, args, limit in OTHER_OPERATORS:
-        pinv, tv = (load(other_job(name, args, limit, m)) for m in ("pinv", "tv"))
-        seconds = "–" if tv is None else f"{tv['seconds_per_image']:.2f}"
-        images = "all 68" if limit is None else f"first {limit}"
-        lines.append(f"| {label} | {images} | {cell(pinv)} | {cell(tv)} | {seconds} |")
-    return "\n".join(lines)
+        for folder, title in OPERATOR_SETS.items():
+            results = {m: None if (m == "idm" and name in NO_IDM) else load(other_job(name, args, limit, m, folder)) for m in methods}
+            images = f"first {limit}" if limit is not None else next((str(r["n_images"]) for r in results.values() if r), "–")
+            margin = ("no IDM" if name in NO_IDM else
+                      f"{results['idm']['psnr'] - results['tv']['psnr']:+.2f} ({TARGET_MARGIN[name]:+.1f})" if results["idm"] and results["tv"]
+                      else f"– ({TARGET_MARGIN[name]:+.1f})")
+            lines.append(f"| {label} | {title} | {images} | " + " | ".join(timed_cell(results[m]) for m in methods) + f" | {margin} |")
+    return "\n".join(lines) + ("\n\nEach cell: PSNR (dB) / SSIM, seconds per image on one CPU thread. `–`: not run yet "
+                               "(`pnp` and `idm` on every operator are opt-in, hours of CPU: "
+                               "`python benchmarks/results.py --run --only operators-pnp` / `--only operators-idm`). "
+                               "`idm` takes the shipped model that serves each operator, chosen from the model cards.")
 
 
 def commands_block(jobs: list[Job]) -> str:
@@ -191,11 +213,11 @@ def build_tables() -> str:
         "",
         cs_table(),
         "",
-        "### Classical baselines on the other operators",
+        "### Every other operator",
         "",
         other_table(),
         "",
-        commands_block(cs_jobs(("pinv", "tv", "pnp", "idm")) + other_jobs()),
+        commands_block(cs_jobs(("pinv", "tv", "pnp", "idm")) + other_jobs(("pinv", "tv", "pnp", "idm"))),
     ]
     notes = {
         "ablation": "At 400 iterations every variant is far from converged (50 % scores below 30 %), so read this table for "
@@ -264,14 +286,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run the evaluations whose JSON is missing")
     parser.add_argument("--force", action="store_true", help="with --run: rerun every evaluation")
-    parser.add_argument("--only", choices=["classical", "idm", "pnp"],
-                        help="with --run: only these evaluations (pnp, ~8 CPU-hours for the three sets, runs only when named)")
+    parser.add_argument("--only", choices=["classical", "idm", "pnp", "operators-pnp", "operators-idm"],
+                        help="with --run: only these evaluations (pnp, ~8 CPU-hours for the three CS sets, and the operators-* "
+                             "groups, hours each, run only when named)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="with --run: evaluations at once, each on one thread (default 1: one at a time, torch's threads)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if results/tables.md or the README's tables differ from what the JSON gives")
     args = parser.parse_args()
-    jobs = {"classical": cs_jobs(("pinv", "tv")) + other_jobs(), "idm": cs_jobs(("idm",)), "pnp": cs_jobs(("pnp",))}
+    jobs = {"classical": cs_jobs(("pinv", "tv")) + other_jobs(), "idm": cs_jobs(("idm",)), "pnp": cs_jobs(("pnp",)),
+            "operators-pnp": other_jobs(("pnp",)), "operators-idm": other_jobs(("idm",))}
     if args.run:
         chosen = [args.only] if args.only else [group for group in jobs if group not in OPT_IN]  # pnp's CPU-hours: asked for by name
         todo = [job for group in chosen for job in jobs[group] if args.force or not job.path.is_file()]
