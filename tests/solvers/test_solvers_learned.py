@@ -94,3 +94,15 @@ def test_a_specialist_is_chosen_before_a_model_for_many_operators():
     cards = [("any", IDMConfig(serves=[cs, {"operator": "sr"}])), ("b-cs", IDMConfig(serves=cs)),
              ("all", IDMConfig(serves={})), ("a-cs", IDMConfig(serves=[cs]))]
     assert [name for name, _ in specialists_first(cards)] == ["a-cs", "b-cs", "any", "all"]
+
+
+def test_zero_shot_runs_a_named_model_on_an_operator_it_was_not_trained_for_with_a_warning():
+    x = torch.rand(1, 1, 32, 32)
+    op = CompressedSensing(0.6, (32, 32))
+    with pytest.raises(IncompatibleMeasurementError, match="not ratio=0.6"):
+        get_restorer("idm", model="cs")(op, op.A(x))
+    with pytest.warns(UserWarning, match="zero-shot: this IDM model serves cs with ratio in 0.1..0.5, not ratio=0.6"):
+        out = get_restorer("idm", model="cs", zero_shot=True)(op, op.A(x))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="zero-shot needs a named model"):
+        get_restorer("idm", zero_shot=True)

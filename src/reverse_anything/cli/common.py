@@ -49,6 +49,8 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help="idm: shipped model name (cs: every CS ratio in 0.1..0.5, built on the wide DDPM prior; "
                        "cs-scratch: the earlier model trained from scratch) or a .safetensors path (default: the shipped model "
                        "that serves the operator); ddpm/ddnm/pnp: the prior (default: shipped 'ddpm' for ddpm/ddnm, 'ddpm-wide' for pnp)")
+    group.add_argument("--zero-shot", action="store_true",
+                       help="idm: run the --model named even on an operator it was not trained for (with a warning) instead of refusing")
     group.add_argument("--steps", type=positive_int,
                        help="ddpm / ddnm / pnp: sampling or denoising steps (default 1000 / 100 / tuned per operator)")
     group.add_argument("--progress", action="store_true", help="progress bar for the method's iterations")
@@ -65,6 +67,8 @@ def restorer_from_args(args: argparse.Namespace) -> Restorer:
     options = {"progress": args.progress}
     given = {"weight": args.tv_weight, "iterations": args.tv_iterations, "model": args.model, "steps": args.steps}
     options.update({key: value for key, value in given.items() if value is not None})
+    if getattr(args, "zero_shot", False):
+        options["zero_shot"] = True
     return get_restorer(args.method, **options)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -71,17 +72,23 @@ class IDMRestorer(Restorer):
 
     IDM models are grey; colour measurements (C > 1) are restored channel by channel by folding the
     channels into the batch (every operator acts per channel). The operator is checked against what
-    the model was trained for before any work. A :class:`~reverse_anything.physics.Tiled` measurement
+    the model was trained for before any work (``zero_shot=True``, with a named model, runs it anyway on an
+    operator it was not trained for, with a warning: for trying an all-operator model on a new operator). A :class:`~reverse_anything.physics.Tiled` measurement
     is restored ``tile_batch`` tiles at a time, so memory is that of a few tiles whatever the image
     size (``progress`` then shows a bar over the tiles).
     """
 
     name = "idm"
 
-    def __init__(self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4) -> None:
+    def __init__(
+        self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4, zero_shot: bool = False
+    ) -> None:
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+        if zero_shot and model is None:
+            raise ValueError("zero-shot needs a named model (--model): without one, the shipped model that serves the operator is chosen")
         self.requested, self.device, self.progress, self.tile_batch = model, device or "cpu", progress, tile_batch
+        self.zero_shot = zero_shot
         self._loaded: dict[str, nn.Module] = {}
         if model is not None:
             self._network_for(None)  # load now: a bad name or file fails at once
@@ -118,11 +125,15 @@ class IDMRestorer(Restorer):
 
     @torch.no_grad()
     def __call__(self, op, y: Tensor) -> Tensor:
+        from ..models.idm import refusal
         from ..physics import Tiled
 
         network = self._network_for(op)
         for inner in op.groups if isinstance(op, Tiled) else [op]:
-            network.check_physics(inner)
+            if not self.zero_shot:
+                network.check_physics(inner)
+            elif (reason := refusal(network.config, inner)) is not None:
+                warnings.warn(f"zero-shot: {reason}; its output is not validated for this operator", stacklevel=2)
         params = next(network.parameters())
         if params.device != y.device or params.dtype != y.dtype:
             network.to(device=y.device, dtype=y.dtype)
