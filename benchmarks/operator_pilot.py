@@ -54,7 +54,7 @@ def crops(size: int) -> list[torch.Tensor]:
     return images
 
 
-def methods(steps: int) -> dict[str, object]:
+def methods(steps: int, models: list[str]) -> dict[str, object]:
     prior = load_ddpm("ddpm-wide")
     fresh = idm_from_prior(prior, steps=steps, injector="before", step_mixing=0.1, start="pinv").eval()
     shipped = load_idm("cs").eval()
@@ -65,7 +65,13 @@ def methods(steps: int) -> dict[str, object]:
         "pnp": get_restorer("pnp"),
         f"idm-0 (T = {steps}, pinv start)": lambda op, y: fresh(y, op),
         "idm-cs (shipped cs, transferred; pinv start except CS)": lambda op, y: shipped(y, op),
+        **{f"idm {path}": _zero_shot(path) for path in models},
     }
+
+
+def _zero_shot(path: str):
+    restore = get_restorer("idm", model=path, zero_shot=True)
+    return lambda op, y: restore(op, y)
 
 
 def main() -> int:
@@ -73,11 +79,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("results/pilots-operators"))
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--model", action="append", default=[], help="also score this IDM model file (repeatable)")
+    parser.add_argument("--skip-baselines", action="store_true", help="only the --model rows (and pinv / tv for reference)")
     args = parser.parse_args()
     torch.manual_seed(0)
     images = crops(args.size)
     table: dict[str, dict[str, dict[str, float]]] = {}
-    restorers = methods(args.steps)
+    restorers = methods(args.steps, args.model)
+    if args.skip_baselines:
+        restorers = {name: r for name, r in restorers.items() if name in ("pinv", "tv") or name.startswith("idm ")}
     with torch.no_grad():
         for label, flags in SETTINGS.items():
             eval_args = build_parser().parse_args(["eval", "--data", ".", *flags])
@@ -98,7 +108,8 @@ def main() -> int:
              "| operator | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     lines += [f"| {label} | " + " | ".join(f"{row[n]['psnr']:.2f} dB, {row[n]['seconds_per_image']:.2f} s" for n in names) + " |"
               for label, row in table.items()]
-    lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/operator_pilot.py --out {args.out} --size {args.size} --steps {args.steps}`"]
+    flags = "".join(f" --model {m}" for m in args.model) + (" --skip-baselines" if args.skip_baselines else "")
+    lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/operator_pilot.py --out {args.out} --size {args.size} --steps {args.steps}{flags}`"]
     (args.out / "pilot.md").write_text("\n".join(lines) + "\n")
     return 0
 

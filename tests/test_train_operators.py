@@ -91,7 +91,9 @@ def test_validation_settings_and_served_descriptions():
     (middle,) = validation_settings(MIXTURE[1])
     assert middle["keep_ratio"] == 0.35 and setting_label(middle, MIXTURE[1]) == "inpainting(keep_ratio=0.35)"
     assert setting_label(validation_settings(MIXTURE[3])[0], MIXTURE[3]) == "mri"
-    assert "seed" not in served_description(MIXTURE[0]) and served_description(MIXTURE[1]) == MIXTURE[1]
+    assert "seed" not in served_description(MIXTURE[0]) and served_description(MIXTURE[1]) == {**MIXTURE[1], "noise_sigma": 0.0}
+    noisy = {"operator": "cs", "ratio": 0.3, "noise_sigma": {"min": 0.01, "max": 0.05}}
+    assert served_description(noisy) == noisy and "noise_sigma" not in served_description(MIXTURE[1], noiseless=False)
     first, second = (validation_operator(middle, (32, 32), i) for i in (0, 1))
     assert first.config()["seed"] == 10_000 and second.config()["seed"] == 10_001  # fixed per held-out image
 
@@ -101,7 +103,9 @@ def test_without_operators_a_run_trains_scrambled_cs_as_before(tmp_path):
     (description,) = training_descriptions(config)
     assert description == {"operator": "cs", "ratio": {"min": 0.2, "max": 0.4}, "block_size": 32, "scramble": True, "seed": 3}
     model = IDMTask(config).build_model()
-    assert model.config.serves == {"operator": "cs", "ratio": {"min": 0.2, "max": 0.4}, "block_size": 32, "scramble": True}
+    assert model.config.serves == {"operator": "cs", "ratio": {"min": 0.2, "max": 0.4}, "block_size": 32, "scramble": True, "noise_sigma": 0.0}
+    with_run_noise = IDMTask(TrainConfig(data=str(tmp_path), noise_sigma=0.02)).build_model()  # the run's noise, not the operator's
+    assert "noise_sigma" not in with_run_noise.config.serves
     assert model.config.extra == {"cs_seed": 3}
 
 
@@ -126,6 +130,8 @@ def test_a_run_on_several_operators_exports_a_model_that_serves_them_all(trainin
         model.check_physics(Blur((32, 32)))
     with pytest.raises(IncompatibleMeasurementError, match="serves sr with factor one of 2, 4, not factor=8"):
         model.check_physics(SuperResolution((32, 32), factor=8, kernel="bicubic"))
+    with pytest.raises(IncompatibleMeasurementError, match="serves sr with noise_sigma=0.0 only, not noise_sigma=0.02"):
+        model.check_physics(SuperResolution((32, 32), factor=4, kernel="bicubic", noise_sigma=0.02))
 
 
 def test_noise_levels_are_drawn_on_a_fine_grid_and_share_the_operator():

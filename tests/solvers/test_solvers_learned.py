@@ -66,7 +66,8 @@ def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op,
     "op, reason",
     [(Inpainting((32, 32), keep_ratio=0.3), "trained for operator 'cs', not 'inpainting'"),
      (CompressedSensing(0.8, (32, 32)), "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
-     (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False")],
+     (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False"),
+     (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "serves cs with noise_sigma=0.0 only, not noise_sigma=0.03")],
 )
 def test_a_measurement_no_shipped_model_serves_is_refused_naming_the_methods_that_do(op, reason):
     with pytest.raises(IncompatibleMeasurementError, match=reason) as error:

@@ -62,9 +62,14 @@ def check_training_operators(descriptions: list) -> None:
             raise ValueError("operators: the image size comes from the patch size, not the description")
 
 
-def served_description(description: Mapping[str, Any]) -> dict[str, Any]:
-    """What a model trained on ``description`` serves: the description without its pattern seeds."""
-    return {key: value for key, value in description.items() if key not in PATTERN_SEEDS}
+def served_description(description: Mapping[str, Any], noiseless: bool = True) -> dict[str, Any]:
+    """What a model trained on ``description`` serves: the description without its pattern seeds, and (for a
+    description without noise, trained ``noiseless``) noiseless measurements only, so a noisy one goes to a
+    model trained with noise."""
+    served = {key: value for key, value in description.items() if key not in PATTERN_SEEDS}
+    if noiseless and "noise_sigma" not in served:
+        served["noise_sigma"] = 0.0
+    return served
 
 
 def grid_decimals(lo: float, hi: float) -> int:

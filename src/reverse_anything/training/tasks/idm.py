@@ -34,7 +34,8 @@ def training_descriptions(config: TrainConfig) -> list[dict[str, Any]]:
 
 
 def _model_config(config: TrainConfig) -> IDMConfig:
-    served = [served_description(d) for d in training_descriptions(config)]
+    # noise added by the run itself (noise_sigma) is not the operator's: such a model serves any noise level
+    served = [served_description(d, noiseless=config.noise_sigma == 0) for d in training_descriptions(config)]
     extra = {} if config.operators else {"cs_seed": config.cs_seed}
     return IDMConfig.from_dict({**config.model, "serves": served[0] if len(served) == 1 else served, "extra": extra})
 
