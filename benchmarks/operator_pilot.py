@@ -117,7 +117,8 @@ def main() -> int:
                 print(f"{label:24s} {name:36s} {table[label][name]['psnr']:6.2f} dB {seconds:6.2f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     hardware = describe_hardware()
-    (args.out / "pilot.json").write_text(json.dumps({"hardware": hardware, "size": args.size, "table": table}, indent=2))
+    stem = "unseen" if args.unseen else "pilot"
+    (args.out / f"{stem}.json").write_text(json.dumps({"hardware": hardware, "size": args.size, "table": table}, indent=2))
     names = list(next(iter(table.values())))
     lines = [f"{'Zero-shot settings' if args.unseen else 'Pilot'} on the 6 held-out training images ({args.size}×{args.size} Y crops); {hardware}.", "",
              "| operator | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -125,7 +126,7 @@ def main() -> int:
               for label, row in table.items()]
     flags = "".join(f" --model {m}" for m in args.model) + (" --skip-baselines" if args.skip_baselines else "") + (" --unseen" if args.unseen else "")
     lines += ["", f"Command: `OMP_NUM_THREADS=1 python benchmarks/operator_pilot.py --out {args.out} --size {args.size} --steps {args.steps}{flags}`"]
-    (args.out / "pilot.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     return 0
 
 

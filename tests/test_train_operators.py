@@ -13,6 +13,7 @@ from reverse_anything.training import TrainConfig, train
 from reverse_anything.training.operator_draws import (
     OperatorDraws,
     check_training_operators,
+    label_keys,
     served_description,
     setting_label,
     validation_operator,
@@ -71,6 +72,9 @@ def test_patterns_are_fresh_each_draw_and_a_fixed_seed_is_kept():
         ({"operator": "sr", "image_size": [8, 8]}, "image size comes from the patch size"),
         ({"ratio": 0.3}, "with an 'operator' key"),
         ({"operator": "cs", "ratio": {"min": 0.5, "max": 0.1}}, "min 0.5 is above max 0.1"),
+        ({"operator": "inpainting", "keep_ratio": {"min": 0.5, "max": 1.5}}, "keep_ratio"),
+        ({"operator": "blur", "noise_sigma": {"min": -0.01, "max": 0.01}}, "noise_sigma must be a finite number >= 0"),
+        ({"operator": "sr", "factor": {"one_of": [4, 3]}}, "divisible"),
     ],
 )
 def test_bad_descriptions_are_refused_with_the_reason(description, message):
@@ -78,23 +82,57 @@ def test_bad_descriptions_are_refused_with_the_reason(description, message):
         check_training_operators([description])
 
 
+def test_descriptions_are_told_apart_and_a_repeated_one_is_refused():
+    two = [{"operator": "sr", "factor": 2}, {"operator": "sr", "factor": 4}, {"operator": "mri", "acceleration": {"min": 4, "max": 8}}]
+    labels = {label for _, _, label in _draws(60, descriptions=two)}
+    assert {"sr(factor=2)", "sr(factor=4)"} <= labels and {label for label in labels if label.startswith("mri")} == {
+        f"mri(acceleration={a})" for a in range(4, 9)}  # integer ranges: every integer, both ends included
+    with pytest.raises(ValueError, match="listed twice"):
+        check_training_operators([two[0], dict(two[0])])
+
+
+def test_validation_midpoints_stay_on_the_draw_grid():
+    (setting,) = validation_settings({"operator": "cs", "ratio": 0.3, "noise_sigma": {"min": 0.001, "max": 0.004}})
+    assert setting["noise_sigma"] == 0.0025
+
+
+def test_the_cs_run_without_operators_draws_exactly_as_before():
+    """The legacy path (ratios + cs_seed) consumes the generator as the code before `operators` did."""
+    for ratios in ((0.1, 0.5), (0.3, 0.3)):
+        config = TrainConfig(data=".", ratios=ratios)
+        draws = OperatorDraws(training_descriptions(config), 32)
+        new, old = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+        for _ in range(20):
+            _, setting, _ = draws.draw(new)
+            lo, hi = min(ratios), max(ratios)
+            ratio = round(lo + (hi - lo) * torch.rand((), generator=old).item(), 2) if hi > lo else lo
+            perm_seed = int(torch.randint(0, 2**31 - 1, (), generator=old))
+            assert (setting["ratio"], setting["perm_seed"], setting["seed"]) == (ratio, perm_seed, 0)
+        assert torch.equal(new.get_state(), old.get_state())
+
+
 def test_a_config_with_operators_is_checked_when_it_is_made(tmp_path):
     with pytest.raises(ValueError, match="'mri' takes no factor"):
         TrainConfig(data=str(tmp_path), operators=[{"operator": "mri", "factor": 2}]).validate()
     with pytest.raises(ValueError, match="concern --method idm only"):
         TrainConfig(method="ddpm", data=str(tmp_path), operators=MIXTURE).validate()
+    with pytest.raises(ValueError, match="its own noise_sigma"):
+        TrainConfig(data=str(tmp_path), operators=MIXTURE, noise_sigma=0.01).validate()
+    with pytest.warns(UserWarning, match="start 'unbiased' divides"):
+        IDMTask(TrainConfig(data=str(tmp_path), operators=MIXTURE, model={"start": "unbiased"}))
 
 
 def test_validation_settings_and_served_descriptions():
     assert validation_settings(MIXTURE[2]) == [{"operator": "sr", "factor": 2, "kernel": "bicubic"},
                                                {"operator": "sr", "factor": 4, "kernel": "bicubic"}]
     (middle,) = validation_settings(MIXTURE[1])
-    assert middle["keep_ratio"] == 0.35 and setting_label(middle, MIXTURE[1]) == "inpainting(keep_ratio=0.35)"
-    assert setting_label(validation_settings(MIXTURE[3])[0], MIXTURE[3]) == "mri"
+    assert middle["keep_ratio"] == 0.35 and setting_label(middle, label_keys(MIXTURE[1], MIXTURE)) == "inpainting(keep_ratio=0.35)"
+    assert setting_label(validation_settings(MIXTURE[3])[0], label_keys(MIXTURE[3], MIXTURE)) == "mri"
     assert "seed" not in served_description(MIXTURE[0]) and served_description(MIXTURE[1]) == {**MIXTURE[1], "noise_sigma": 0.0}
     noisy = {"operator": "cs", "ratio": 0.3, "noise_sigma": {"min": 0.01, "max": 0.05}}
-    assert served_description(noisy) == noisy and "noise_sigma" not in served_description(MIXTURE[1], noiseless=False)
+    assert served_description(noisy) == noisy and "noise_sigma" not in served_description(MIXTURE[1], trained_noiseless=False)
     first, second = (validation_operator(middle, (32, 32), i) for i in (0, 1))
+    assert validation_operator(validation_settings(MIXTURE[0])[0], (32, 32), 3).config()["seed"] == 0  # CS's matrix stays
     assert first.config()["seed"] == 10_000 and second.config()["seed"] == 10_001  # fixed per held-out image
 
 
@@ -137,13 +175,22 @@ def test_a_run_on_several_operators_exports_a_model_that_serves_them_all(trainin
 def test_noise_levels_are_drawn_on_a_fine_grid_and_share_the_operator():
     from reverse_anything.training.operator_draws import grid_decimals
 
-    assert (grid_decimals(0.1, 0.5), grid_decimals(1.5, 2.5), grid_decimals(0.005, 0.015), grid_decimals(0.01, 0.05)) == (2, 2, 3, 3)
+    assert (grid_decimals(0.1, 0.5), grid_decimals(1.5, 2.5), grid_decimals(0.005, 0.015), grid_decimals(0.01, 0.05)) == (2, 2, 4, 4)
     description = {"operator": "cs", "ratio": 0.3, "seed": 0, "noise_sigma": {"min": 0.01, "max": 0.05}}
     drawn = _draws(12, descriptions=[description])
     sigmas = {config["noise_sigma"] for _, config, _ in drawn}
-    assert len(sigmas) > 3 and all(0.01 <= s <= 0.05 and round(s, 3) == s for s in sigmas)
+    assert len(sigmas) > 3 and all(0.01 <= s <= 0.05 and round(s, 4) == s for s in sigmas)
     for op, config, _ in drawn:
         assert op.noise_sigma == config["noise_sigma"] and op.config()["noise_sigma"] == config["noise_sigma"]
-    x = torch.rand(1, 1, 32, 32)
     first, second = drawn[0][0], drawn[1][0]
-    torch.testing.assert_close(first.with_permutation(1).A(x), second.with_permutation(1).A(x))  # one matrix, two noise levels
+    assert first.noise_sigma != second.noise_sigma and first.phi.data_ptr() == second.phi.data_ptr()  # one matrix, built once
+
+
+def test_with_noise_shares_the_matrix_keeps_the_original_and_checks_the_level():
+    op = CompressedSensing(0.3, (32, 32), seed=0)
+    noisy = op.with_noise(0.02)
+    assert noisy.noise_sigma == 0.02 and op.noise_sigma == 0.0 and noisy.phi.data_ptr() == op.phi.data_ptr()
+    noisy.float()  # its own module tables: converting the twin leaves the original alone
+    assert noisy.phi.dtype == torch.float32 and op.phi.dtype == torch.float64
+    with pytest.raises(ValueError, match="noise_sigma must be a finite number >= 0"):
+        op.with_noise(float("nan"))

@@ -195,3 +195,14 @@ def test_a_noisy_measurement_takes_the_proximal_step_with_exact_memory_saving_gr
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-10, atol=1e-12)
+
+
+def test_a_model_that_learned_its_relaxation_keeps_it_for_noisy_measurements():
+    from reverse_anything.physics import Blur
+
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    noisy, clean = (Blur((32, 32), sigma=2.0, noise_sigma=s).double() for s in (0.02, 0.0))
+    y = noisy(x, generator=torch.Generator().manual_seed(0))
+    model = _tiny(True, learn_consistency=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(y, noisy), model(y, clean))

@@ -107,3 +107,14 @@ def test_zero_shot_runs_a_named_model_on_an_operator_it_was_not_trained_for_with
     assert out.shape == x.shape and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="zero-shot needs a named model"):
         get_restorer("idm", zero_shot=True)
+
+
+def test_a_noisy_tiled_measurement_is_seen_as_noisy_by_the_model():
+    from reverse_anything.solvers.learned import tile_operators
+
+    op = Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03)
+    assert {inner.noise_sigma for inner in tile_operators(op)} == {0.03} and {g.noise_sigma for g in op.groups} == {0.0}
+    with pytest.raises(IncompatibleMeasurementError, match="not noise_sigma=0.03"):
+        default_idm_model(op)
+    with pytest.raises(IncompatibleMeasurementError, match="not noise_sigma=0.03"):
+        get_restorer("idm", model="cs")(op, op(torch.rand(1, 1, 64, 64)))

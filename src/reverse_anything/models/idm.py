@@ -52,7 +52,8 @@ NOISY_DATA_STEP = """How a step uses a noisy measurement (the operator's ``noise
 measurement noise and ``sigma_t = sqrt((1 - a_t) / a_t)`` the noise level of step t's ``x0`` estimate (both in
 the model's range); solved by 10 conjugate-gradient iterations through A and Aᵀ (DPIR's data step, Zhang et al.
 2021). Early, noisy steps follow the data almost fully, late ones keep the estimate where the data is noisier
-than it. A noiseless measurement keeps the exact projection."""
+than it. A noiseless measurement keeps the exact projection, and a model with ``learn_consistency`` keeps its
+learned relaxation ``x0 - w_t A†(A x0 - y)``."""
 
 
 class IncompatibleMeasurementError(ValueError):
@@ -155,7 +156,7 @@ class DiffusionStep(nn.Module):
         embedding = self.backbone.embedding(a_t.flatten(), ratio)
         eps = self.backbone(x, embedding, x_init, physics, self.t - 1)
         x0 = predict_x0(x, eps, a_t)
-        if y_sigma > 0:  # NOISY_DATA_STEP
+        if y_sigma > 0 and self.consistency is None:  # NOISY_DATA_STEP (a model that learned its relaxation keeps it)
             rho = y_sigma**2 * a_t / (1.0 - a_t).clamp_min(1e-8)
             x0 = proximal_data_step(x0, y, physics, rho, NOISY_DATA_STEP_CG_ITERATIONS)
         else:
@@ -199,7 +200,7 @@ class IDM(nn.Module):
         alpha_bar = self.schedule(x_init)
         ratio = measurement_ratio(y, x_init)
         start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
-        if self.config.start_for(getattr(physics, "name", "")) == "unbiased":
+        if self.config.start_for(str(getattr(physics, "family", getattr(physics, "name", "")))) == "unbiased":
             start = start / ratio.view(-1, 1, 1, 1)
         state = torch.cat([start, self.help_scale * start], dim=1)
         if prior_range:  # a prior never saw a measurement ratio (it was trained at 1); the injectors bring y in

@@ -11,6 +11,7 @@ Operators compose with ``@`` like matrices: ``(A2 @ A1).A(x) == A2.A(A1.A(x))``.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -129,6 +130,9 @@ class LinearPhysics(torch.nn.Module):
 
     Attributes:
         name: registry key used by :func:`build_operator` (e.g. ``"cs"``).
+        pattern_seeds: constructor keywords that only pick a random pattern of the same kind of
+            measurement (CS's pixel permutation, an inpainting or MRI mask): training draws them
+            afresh so a model is not tied to one, and a model's ``serves`` never constrains them.
         noise_sigma: standard deviation of the additive white Gaussian noise of :meth:`forward`.
         image_size: ``(H, W)`` the operator was built for, or ``None`` if any size works.
         dagger_max_iter, dagger_tol: settings of the generic CGLS pseudo-inverse (assignable
@@ -136,6 +140,7 @@ class LinearPhysics(torch.nn.Module):
     """
 
     name: ClassVar[str] = ""
+    pattern_seeds: ClassVar[tuple[str, ...]] = ()
     dagger_max_iter: int = 100
     dagger_tol: float = 1e-6
 
@@ -152,6 +157,18 @@ class LinearPhysics(torch.nn.Module):
         """The kind of measurement, for per-operator defaults (e.g. TV weights): ``name``, except
         where a wrapper such as :class:`~reverse_anything.physics.Tiled` reports what it wraps."""
         return self.name
+
+    def with_noise(self, noise_sigma: float) -> LinearPhysics:
+        """The same ``A`` with another measurement noise level (a shallow copy: the operator data is shared)."""
+        noise_sigma = float(noise_sigma)
+        if not math.isfinite(noise_sigma) or noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be a finite number >= 0, got {noise_sigma}")
+        twin = copy.copy(self)
+        # own module tables, so .to() on the twin never swaps the original's tensors
+        twin._buffers, twin._modules, twin._parameters = dict(self._buffers), dict(self._modules), dict(self._parameters)
+        twin._non_persistent_buffers_set = set(self._non_persistent_buffers_set)
+        twin.noise_sigma = noise_sigma
+        return twin
 
     def _register_data(self, name: str, tensor: Tensor | None) -> None:
         """Keep operator data as a non-persistent buffer: it follows ``.to()`` but stays out of

@@ -67,6 +67,7 @@ class CompressedSensing(LinearPhysics):
     """
 
     name = "cs"
+    pattern_seeds = ("perm_seed",)  # the pixel permutation only (`seed` picks the matrix)
 
     def __init__(
         self,

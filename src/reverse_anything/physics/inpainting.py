@@ -53,6 +53,7 @@ class Inpainting(LinearPhysics):
     """
 
     name = "inpainting"
+    pattern_seeds = ("seed",)  # the mask only
 
     def __init__(
         self,

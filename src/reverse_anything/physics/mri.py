@@ -58,6 +58,7 @@ class MRI(LinearPhysics):
     """
 
     name = "mri"
+    pattern_seeds = ("seed",)  # the mask only
 
     def __init__(
         self,

@@ -50,9 +50,8 @@ def default_idm_model(op) -> str:
         IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
     """
     from ..models.idm import IncompatibleMeasurementError, refusal
-    from ..physics import Tiled
 
-    inner = op.groups[0] if isinstance(op, Tiled) else op
+    inner = tile_operators(op)[0]
     reasons = []
     for name, config in _shipped_idm_configs():
         reason = refusal(config, inner)
@@ -64,6 +63,16 @@ def default_idm_model(op) -> str:
         f"no shipped IDM model serves this {family} measurement ({reasons[0] if reasons else 'none is installed'}); "
         "pinv, tv and pnp serve every operator"
     )
+
+
+def tile_operators(op) -> list:
+    """The operators a model sees: ``op`` itself, or a :class:`~reverse_anything.physics.Tiled` operator's
+    per-tile operators carrying its noise level (the tiled operator adds the noise, once, to every entry)."""
+    from ..physics import Tiled
+
+    if not isinstance(op, Tiled):
+        return [op]
+    return [inner.with_noise(op.noise_sigma) if op.noise_sigma > 0 else inner for inner in op.groups]
 
 
 class IDMRestorer(Restorer):
@@ -112,7 +121,7 @@ class IDMRestorer(Restorer):
         groups = op.split_measurement(y)  # per tile size: (N, C, k, *tile measurement shape)
         bar = tqdm(total=sum(g.shape[:3].numel() for g in groups), unit="tile", disable=not self.progress)
         restored = []
-        for inner, measured in zip(op.groups, groups):
+        for inner, measured in zip(tile_operators(op), groups):
             n, c, k = measured.shape[:3]
             tiles = measured.flatten(0, 2).unsqueeze(1)
             pieces = []
@@ -129,7 +138,7 @@ class IDMRestorer(Restorer):
         from ..physics import Tiled
 
         network = self._network_for(op)
-        for inner in op.groups if isinstance(op, Tiled) else [op]:
+        for inner in tile_operators(op):
             if not self.zero_shot:
                 network.check_physics(inner)
             elif (reason := refusal(network.config, inner)) is not None:

@@ -93,7 +93,9 @@ class TrainConfig(JsonConfig):
         if self.operators:
             if self.method != "idm":
                 raise ValueError("operators (the measurements to train on) concern --method idm only")
-            check_training_operators(self.operators)
+            if self.noise_sigma > 0:
+                raise ValueError("with operators, give each description its own noise_sigma (a value or a range), not the run's --noise-sigma")
+            check_training_operators(self.operators, self.patch_size)
         if not self.data:
             raise ValueError("no training data: pass --data FOLDER (or a 'data' key in --config)")
 

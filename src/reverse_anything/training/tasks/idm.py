@@ -6,6 +6,7 @@ measures ``y = A x0 + noise``, runs the whole T-step sampler forward, L1 loss ag
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ...models.idm import IDM, LEGACY_OPERATOR_KEYS, IDMConfig
 from ...physics import CompressedSensing
 from ...physics.compressed_sensing import BLOCK_SIZE
 from ..config import TrainConfig
-from ..operator_draws import OperatorDraws, served_description, setting_label, validation_operator, validation_settings
+from ..operator_draws import OperatorDraws, label_keys, served_description, setting_label, validation_operator, validation_settings
 from .base import TrainingTask
 
 
@@ -34,8 +35,8 @@ def training_descriptions(config: TrainConfig) -> list[dict[str, Any]]:
 
 
 def _model_config(config: TrainConfig) -> IDMConfig:
-    # noise added by the run itself (noise_sigma) is not the operator's: such a model serves any noise level
-    served = [served_description(d, noiseless=config.noise_sigma == 0) for d in training_descriptions(config)]
+    # a CS run with its own noise_sigma (no operators) gives every measurement that noise: it serves any level
+    served = [served_description(d, trained_noiseless=config.noise_sigma == 0) for d in training_descriptions(config)]
     extra = {} if config.operators else {"cs_seed": config.cs_seed}
     return IDMConfig.from_dict({**config.model, "serves": served[0] if len(served) == 1 else served, "extra": extra})
 
@@ -63,6 +64,7 @@ def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict
     model.eval()
     scores: dict[str, float] = {}
     for description in descriptions:
+        keys = label_keys(description, descriptions)
         for setting in validation_settings(description):
             values = []
             for index, image in enumerate(images):
@@ -70,7 +72,7 @@ def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict
                 physics = validation_operator(setting, tuple(x.shape[-2:]), index).to(device)
                 y = physics(x, generator=torch.Generator(device).manual_seed(index))  # A x plus the operator's noise
                 values.append(psnr(model(y, physics).clamp(0, 1), x, data_range=1.0).item())
-            scores[f"val_psnr@{setting_label(setting, description)}"] = sum(values) / max(1, len(values))
+            scores[f"val_psnr@{setting_label(setting, keys)}"] = sum(values) / max(1, len(values))
     model.train()
     return scores
 
@@ -89,6 +91,10 @@ class IDMTask(TrainingTask):
         self.descriptions = training_descriptions(self.config)
         self.log_fields = ("operator",) if self.config.operators else ("ratio",)
         self._draws = OperatorDraws(self.descriptions, self.config.patch_size)
+        start = self.config.model.get("start", "pinv")
+        if start == "unbiased" and any(d["operator"] != "cs" for d in self.descriptions):
+            warnings.warn("start 'unbiased' divides A†y by m/n for every operator, which suits scrambled CS only; "
+                          "set model.start to a mapping such as {\"cs\": \"unbiased\", \"default\": \"pinv\"}", stacklevel=2)
         self.prior: DDPMNet | None = None
         if self.config.init_prior:
             self.prior = load_ddpm(self.config.init_prior)
@@ -112,10 +118,11 @@ class IDMTask(TrainingTask):
 
     def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
         physics, setting, label = self._draws.draw(generator, x0.device)
+        if self.config.noise_sigma > 0:  # a CS run's own noise level: the operator carries it, so the model sees it
+            physics = physics.with_noise(self.config.noise_sigma)
         y = physics.A(x0)
-        sigma = self.config.noise_sigma or float(getattr(physics, "noise_sigma", 0.0))
-        if sigma > 0:
-            y = y + sigma * torch.randn(y.shape, generator=generator).to(x0.device)
+        if physics.noise_sigma > 0:
+            y = y + physics.noise_sigma * torch.randn(y.shape, generator=generator).to(x0.device)
         return {"setting": setting, "label": label, "physics": physics, "y": y}
 
     def loss(self, net: nn.Module, x0: Tensor, inputs: dict[str, Any]) -> Tensor:
