@@ -31,14 +31,13 @@ import numpy as np
 import torch
 
 from reverse_anything.cli import build_parser, operator_for_image
-from reverse_anything.data import list_image_files, read_image
 from reverse_anything.metrics import psnr
 from reverse_anything.models.checkpoint import load_ddpm, load_idm
 from reverse_anything.models.from_prior import idm_from_prior
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
+from tune_pnp import crops  # the same held-out crops pnp was tuned on (benchmarks/ is on the path when run as a script)
 
-TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 SETTINGS = {  # label -> eval flags (the README's other-operator settings)
     "inpainting 30 %": ["--operator", "inpainting", "--keep-ratio", "0.3"],
     "blur σ 2, noise 0.01": ["--operator", "blur", "--blur-sigma", "2", "--noise-sigma", "0.01"],
@@ -55,16 +54,6 @@ UNSEEN = {
     "MRI ×8 random (trained ×4)": ["--operator", "mri", "--acceleration", "8", "--mri-mask", "random"],
     "motion blur 9 px at 45°, noise 0.01 (trained Gaussian)": ["--operator", "blur", "--kernel", str(MOTION_KERNEL), "--noise-sigma", "0.01"],
 }
-
-
-def crops(size: int) -> list[torch.Tensor]:
-    images = []
-    for path in list_image_files(TRAIN, recursive=True)[-6:]:
-        image = read_image(path, "y")
-        h, w = image.shape[-2:]
-        top, left = (h - size) // 2, (w - size) // 2
-        images.append(image[:, top : top + size, left : left + size].unsqueeze(0))
-    return images
 
 
 def methods(steps: int, models: list[str]) -> dict[str, object]:
