@@ -291,6 +291,8 @@ def main() -> int:
                              "groups, hours each, run only when named)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="with --run: evaluations at once, each on one thread (default 1: one at a time, torch's threads)")
+    parser.add_argument("--match", action="append", default=[],
+                        help="with --run: only the evaluations whose file name contains this text (repeatable: any of them)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if results/tables.md or the README's tables differ from what the JSON gives")
     args = parser.parse_args()
@@ -298,7 +300,8 @@ def main() -> int:
             "operators-pnp": other_jobs(("pnp",)), "operators-idm": other_jobs(("idm",))}
     if args.run:
         chosen = [args.only] if args.only else [group for group in jobs if group not in OPT_IN]  # pnp's CPU-hours: asked for by name
-        todo = [job for group in chosen for job in jobs[group] if args.force or not job.path.is_file()]
+        todo = [job for group in chosen for job in jobs[group] if (args.force or not job.path.is_file())
+                and (not args.match or any(text in job.name for text in args.match))]
         run_jobs(todo, args.jobs)
     tables = build_tables()
     readme = (REPO / "README.md").read_text()
