@@ -191,11 +191,11 @@ def test_the_default_demo_shows_several_operators_and_idm_where_a_model_serves(t
     assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert [(r["operator"]["operator"], r["method"]) for r in results] == [
-        ("cs", "pinv"), ("cs", "idm"), ("inpainting", "pinv"), ("blur", "pinv"), ("sr", "pinv")]
+        ("cs", "pinv"), ("cs", "idm"), ("inpainting", "pinv"), ("inpainting", "idm"), ("blur", "pinv"), ("sr", "pinv")]
     printed = capsys.readouterr().out
-    assert "cs: ratio 0.3" in printed and "idm left out for inpainting, blur, sr" in printed and "models: idm cs" in printed
+    assert "cs: ratio 0.3" in printed and "idm left out for blur, sr" in printed and "models: idm any, idm cs" in printed
     grid = pixels(out / "grid.png")
-    assert 4 * 256 < grid.shape[0] < 5 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm (cs only) | truth
+    assert 4 * 256 < grid.shape[0] < 5 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm (cs, inpainting) | truth
     assert main(["demo", "--output-dir", str(out), "--ratio", "0.5"]) == 2  # a parameter needs the operator it belongs to
     assert "--ratio needs --operator" in capsys.readouterr().err
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from reverse_anything.models.idm import IncompatibleMeasurementError
-from reverse_anything.physics import CompressedSensing, Inpainting, Tiled
+from reverse_anything.physics import CompressedSensing, Denoising, Inpainting, Tiled
 from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.learned import default_idm_model
 
@@ -56,6 +56,9 @@ def test_bad_tile_batch_is_refused():
         (CompressedSensing(0.5, (32, 32)), "cs"),
         (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
         (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
+        (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "any"),  # the specialist is noiseless; the all-operator model is not
+        (Inpainting((32, 32), keep_ratio=0.3), "any"),
+        (Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03), "any"),
     ],
 )
 def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op, expected):
@@ -64,10 +67,10 @@ def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op,
 
 @pytest.mark.parametrize(
     "op, reason",
-    [(Inpainting((32, 32), keep_ratio=0.3), "trained for operator 'cs', not 'inpainting'"),
+    [(Denoising(noise_sigma=0.1), "trained for operator 'cs', not 'denoising'"),
      (CompressedSensing(0.8, (32, 32)), "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
      (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False"),
-     (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "serves cs with noise_sigma=0.0 only, not noise_sigma=0.03")],
+     (CompressedSensing(0.3, (32, 32), noise_sigma=0.2), "serves cs with noise_sigma=0.0 only, not noise_sigma=0.2")],
 )
 def test_a_measurement_no_shipped_model_serves_is_refused_naming_the_methods_that_do(op, reason):
     with pytest.raises(IncompatibleMeasurementError, match=reason) as error:
@@ -83,7 +86,10 @@ def test_the_default_restorer_loads_the_chosen_model_and_refuses_what_none_serve
         expected = get_restorer("idm", model=default_idm_model(op))(op, op.A(x))
         torch.testing.assert_close(restore(op, op.A(x)), expected)
     op = Inpainting((32, 32), keep_ratio=0.3)
-    with pytest.raises(IncompatibleMeasurementError, match="trained for operator 'cs', not 'inpainting'"):
+    torch.testing.assert_close(restore(op, op.A(x)), get_restorer("idm", model="any")(op, op.A(x)))
+    assert restore.model_name == "any"
+    op = Denoising(noise_sigma=0.1)
+    with pytest.raises(IncompatibleMeasurementError, match="trained for operator 'cs', not 'denoising'"):
         restore(op, op.A(x))
 
 
@@ -114,7 +120,6 @@ def test_a_noisy_tiled_measurement_is_seen_as_noisy_by_the_model():
 
     op = Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03)
     assert {inner.noise_sigma for inner in tile_operators(op)} == {0.03} and {g.noise_sigma for g in op.groups} == {0.0}
-    with pytest.raises(IncompatibleMeasurementError, match="not noise_sigma=0.03"):
-        default_idm_model(op)
+    assert default_idm_model(op) == "any"  # the noiseless specialist is passed over, as for the untiled measurement
     with pytest.raises(IncompatibleMeasurementError, match="not noise_sigma=0.03"):
         get_restorer("idm", model="cs")(op, op(torch.rand(1, 1, 64, 64)))
