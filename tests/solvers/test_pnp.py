@@ -8,7 +8,8 @@ from reverse_anything.models.checkpoint import save_ddpm
 from reverse_anything.models.ddpm import DDPMConfig, DDPMNet
 from reverse_anything.physics import Blur, CompressedSensing, FunctionOperator, Inpainting, MatrixOperator
 from reverse_anything.solvers import get_restorer
-from reverse_anything.solvers.pnp import PnPSettings, conjugate_gradient, pnp, prior_denoise
+from reverse_anything.diffusion.updates import conjugate_gradient
+from reverse_anything.solvers.pnp import PnPSettings, pnp, prior_denoise
 
 
 class OraclePrior(torch.nn.Module):

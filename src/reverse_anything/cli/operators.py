@@ -7,7 +7,6 @@ constructor decides, and ``--help`` reads the defaults from the constructors too
 from __future__ import annotations
 
 import argparse
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,16 @@ import torch
 from ..data import read_image
 from ..evaluate import OperatorFactory
 from ..physics.inpainting import DEFAULT_KEEP_RATIO
-from ..physics import LinearPhysics, Tiled, build_operator, load_kernel_file, load_matrix_file, operator_class, operator_defaults
+from ..physics import (
+    LinearPhysics,
+    Tiled,
+    build_operator,
+    load_kernel_file,
+    load_matrix_file,
+    operator_defaults,
+    operator_keywords,
+    sized_operator_config,
+)
 from .common import UsageError, positive_int
 
 __all__ = ["OPERATORS", "OPERATOR_FLAGS", "add_operator_arguments", "operator_config", "operator_for_image",
@@ -125,11 +133,7 @@ def given_operator_flags(args: argparse.Namespace) -> list[OperatorFlag]:
 def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_seed: int | None = None) -> dict[str, Any]:
     """``{"operator": name, <size>, **given flags}``: only what the user said, for ``build_operator``."""
     name = args.operator
-    config: dict[str, Any] = {"operator": name}
-    parameters = inspect.signature(operator_class(name).__init__).parameters
-    for size_keyword in ("image_size", "image_shape"):
-        if size_keyword in parameters:
-            config[size_keyword] = tuple(image_size)
+    config: dict[str, Any] = sized_operator_config({"operator": name}, image_size)
     for flag in given_operator_flags(args):
         value = False if flag.store_false else getattr(args, flag.dest)
         try:
@@ -138,7 +142,7 @@ def operator_config(args: argparse.Namespace, image_size: tuple[int, int], perm_
             raise ValueError(f"{flag.flag}: {error}") from None
     if name == "matrix" and "matrix" not in config:
         raise UsageError("--operator matrix needs --matrix PATH")
-    if perm_seed is not None and "perm_seed" in parameters:  # a per-image seed only where the operator has one
+    if perm_seed is not None and "perm_seed" in operator_keywords(name):  # a per-image seed only where the operator has one
         config["perm_seed"] = perm_seed
     if args.noise_sigma is not None:
         config["noise_sigma"] = args.noise_sigma

@@ -28,6 +28,8 @@ from .base import (
     conjugate_gradient_least_squares,
     operator_class,
     operator_defaults,
+    operator_keywords,
+    sized_operator_config,
 )
 from .blur import Blur
 from .compressed_sensing import CompressedSensing
@@ -57,6 +59,8 @@ __all__ = [
     "build_operator",
     "operator_class",
     "operator_defaults",
+    "operator_keywords",
+    "sized_operator_config",
     "load_kernel_file",
     "load_matrix_file",
     "operator_norm",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -26,6 +26,8 @@ __all__ = [
     "build_operator",
     "operator_class",
     "operator_defaults",
+    "operator_keywords",
+    "sized_operator_config",
     "conjugate_gradient_least_squares",
 ]
 
@@ -381,10 +383,26 @@ def operator_class(name: str) -> type[LinearPhysics]:
     return known[name]
 
 
+def _constructor_parameters(name: str) -> Mapping[str, inspect.Parameter]:
+    parameters = inspect.signature(operator_class(name).__init__).parameters
+    return {key: p for key, p in parameters.items() if key != "self"}
+
+
+def operator_keywords(name: str) -> tuple[str, ...]:
+    """The constructor keywords of operator ``name`` (what its config, a CLI flag or a description may set)."""
+    return tuple(_constructor_parameters(name))
+
+
 def operator_defaults(name: str) -> dict[str, Any]:
     """The constructor defaults of operator ``name`` (``{"ratio": 0.3, "seed": 0, ...}`` for ``"cs"``).
 
     Defaults live only in the constructors; front ends (the CLI's help, evaluation's crop rule) read them here.
     """
-    parameters = inspect.signature(operator_class(name).__init__).parameters
-    return {key: p.default for key, p in parameters.items() if key != "self" and p.default is not inspect.Parameter.empty}
+    return {key: p.default for key, p in _constructor_parameters(name).items() if p.default is not inspect.Parameter.empty}
+
+
+def sized_operator_config(config: dict[str, Any], image_size: Sequence[int]) -> dict[str, Any]:
+    """``config`` with the image size under the keyword its operator's constructor takes (``image_size`` or the
+    matrix operator's ``image_shape``); operators of any size (denoising) get none."""
+    keywords = operator_keywords(config["operator"])
+    return {**config, **{keyword: tuple(image_size) for keyword in ("image_size", "image_shape") if keyword in keywords}}

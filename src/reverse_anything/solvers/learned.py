@@ -117,11 +117,11 @@ class IDMRestorer(Restorer):
         x = network(y.reshape(n * c, 1, *y.shape[2:]), op)
         return x.reshape(n, c, *x.shape[2:])
 
-    def _run_tiles(self, network: nn.Module, op, y: Tensor) -> Tensor:
+    def _run_tiles(self, network: nn.Module, op, inners: list, y: Tensor) -> Tensor:
         groups = op.split_measurement(y)  # per tile size: (N, C, k, *tile measurement shape)
         bar = tqdm(total=sum(g.shape[:3].numel() for g in groups), unit="tile", disable=not self.progress)
         restored = []
-        for inner, measured in zip(tile_operators(op), groups):
+        for inner, measured in zip(inners, groups):
             n, c, k = measured.shape[:3]
             tiles = measured.flatten(0, 2).unsqueeze(1)
             pieces = []
@@ -138,7 +138,8 @@ class IDMRestorer(Restorer):
         from ..physics import Tiled
 
         network = self._network_for(op)
-        for inner in tile_operators(op):
+        inners = tile_operators(op)
+        for inner in inners:
             if not self.zero_shot:
                 network.check_physics(inner)
             elif (reason := refusal(network.config, inner)) is not None:
@@ -146,4 +147,4 @@ class IDMRestorer(Restorer):
         params = next(network.parameters())
         if params.device != y.device or params.dtype != y.dtype:
             network.to(device=y.device, dtype=y.dtype)
-        return self._run_tiles(network, op, y) if isinstance(op, Tiled) else self._run(network, op, y)
+        return self._run_tiles(network, op, inners, y) if isinstance(op, Tiled) else self._run(network, op, y)

@@ -23,11 +23,11 @@ from types import MappingProxyType
 import torch
 from torch import Tensor
 
-from ..diffusion.updates import conjugate_gradient, data_consistency, predict_x0, proximal_data_step
+from ..diffusion.updates import data_consistency, predict_x0, proximal_data_step
 from ..models.ddpm import from_model_range, to_model_range
 from .base import Restorer
 
-__all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "PnPRestorer", "DEFAULT_PNP_PRIOR", "conjugate_gradient"]
+__all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "PnPRestorer", "DEFAULT_PNP_PRIOR"]
 
 
 DEFAULT_PNP_PRIOR = "ddpm-wide"  # the shipped prior pnp runs on (the wider one denoises better: results/denoise/)

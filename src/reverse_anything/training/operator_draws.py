@@ -18,7 +18,6 @@ operator family: the keys are the operators' constructor keywords.
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import math
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 
 from ..models.serves import check_description
-from ..physics import LinearPhysics, build_operator, operator_class
+from ..physics import LinearPhysics, build_operator, operator_class, operator_keywords, sized_operator_config
 
 __all__ = [
     "SEED_KEYWORDS",
@@ -44,18 +43,6 @@ __all__ = [
 
 SEED_KEYWORDS = ("seed", "perm_seed")  # never part of what a model serves: it is applied to the user's own patterns/matrices
 _CACHE_SIZE = 256
-
-
-def _parameters(family: str) -> Mapping[str, inspect.Parameter]:
-    return inspect.signature(operator_class(family).__init__).parameters
-
-
-def _sized(family: str, config: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
-    parameters = _parameters(family)
-    for keyword in ("image_size", "image_shape"):
-        if keyword in parameters:
-            config[keyword] = size
-    return config
 
 
 def _is_range(rule: Any) -> bool:
@@ -102,19 +89,18 @@ def check_training_operators(descriptions: list, size: int = 64) -> None:
             raise ValueError(f"operators: each entry is a description with an 'operator' key, got {description!r}")
         check_description(description)
         family = description["operator"]
-        parameters = _parameters(family)  # ValueError names the known operators
-        unknown = sorted(set(description) - {"operator"} - set(parameters))
+        unknown = sorted(set(description) - {"operator"} - set(operator_keywords(family)))  # an unknown family: ValueError
         if unknown:
             raise ValueError(f"operators: {family!r} takes no {', '.join(unknown)}")
         if "image_size" in description or "image_shape" in description:
             raise ValueError("operators: the image size comes from the patch size, not the description")
         for setting in _extreme_settings(description):
             try:
-                build_operator(_sized(family, dict(setting), (size, size)))
+                build_operator(sized_operator_config(setting, (size, size)))
             except ValueError as error:
                 raise ValueError(f"operators: {json.dumps(setting)} at {size}x{size}: {error}") from None
-    labels = [setting_label(d, label_keys(d, descriptions)) + json.dumps(d, sort_keys=True) for d in descriptions]
-    if len(set(labels)) != len(labels):
+    listed = [json.dumps(d, sort_keys=True) for d in descriptions]
+    if len(set(listed)) != len(listed):
         raise ValueError("operators: the same description is listed twice")
 
 
@@ -170,11 +156,11 @@ class OperatorDraws:
         permuted = "perm_seed" in fresh and config.get("scramble", True)  # with_permutation reuses the matrix
         base = {k: v for k, v in config.items() if k != "noise_sigma" and not (permuted and k == "perm_seed")}
         if any(seed != "perm_seed" or not permuted for seed in fresh):  # a fresh mask: a cache entry never reused
-            operator = build_operator(_sized(config["operator"], base, self.size)).to(device)
+            operator = build_operator(sized_operator_config(base, self.size)).to(device)
         else:
             key = json.dumps(base | {"device": str(device)}, sort_keys=True)
             if key not in self._cache:
-                self._cache[key] = build_operator(_sized(config["operator"], dict(base), self.size)).to(device)
+                self._cache[key] = build_operator(sized_operator_config(base, self.size)).to(device)
                 if len(self._cache) > _CACHE_SIZE:  # continuous ranges: keep memory bounded
                     self._cache.pop(next(iter(self._cache)))
             operator = self._cache[key]
@@ -199,8 +185,7 @@ def validation_settings(description: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def validation_operator(setting: Mapping[str, Any], size: tuple[int, int], index: int) -> LinearPhysics:
     """The operator of a validation ``setting`` for held-out image ``index`` (its patterns seeded by the index)."""
-    family = setting["operator"]
     config = dict(setting)
-    for seed in operator_class(family).pattern_seeds:
+    for seed in operator_class(setting["operator"]).pattern_seeds:
         config.setdefault(seed, 10_000 + index)
-    return build_operator(_sized(family, config, size))
+    return build_operator(sized_operator_config(config, size))

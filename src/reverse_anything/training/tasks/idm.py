@@ -7,6 +7,7 @@ measures ``y = A x0 + noise``, runs the whole T-step sampler forward, L1 loss ag
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,25 @@ def _model_config(config: TrainConfig) -> IDMConfig:
     return IDMConfig.from_dict({**config.model, "serves": served[0] if len(served) == 1 else served, "extra": extra})
 
 
+def _held_out_psnr(model: IDM, images: list[Tensor], operator_for: Callable[[tuple[int, int], int], object], device: torch.device) -> float:
+    """Mean PSNR of ``model`` on the held-out crops, image ``index`` measured by ``operator_for(size, index)``
+    with its noise seeded by the index."""
+    values = []
+    for index, image in enumerate(images):
+        x = image.unsqueeze(0).to(device)
+        physics = operator_for(tuple(x.shape[-2:]), index).to(device)
+        y = physics(x, generator=torch.Generator(device).manual_seed(index))  # A x plus the operator's noise, if any
+        values.append(psnr(model(y, physics).clamp(0, 1), x, data_range=1.0).item())
+    return sum(values) / max(1, len(values))
+
+
 @torch.no_grad()
 def validate_idm(model: IDM, images: list[Tensor], ratios: tuple[float, ...], cs_seed: int, device: torch.device) -> dict[str, float]:
     """Mean PSNR on the held-out crops at the low, middle and high ratio of the training range (CS runs)."""
     model.eval()
     lo, hi = min(ratios), max(ratios)
-    scores: dict[str, float] = {}
-    for ratio in sorted({lo, (lo + hi) / 2, hi}):
-        values = []
-        for index, image in enumerate(images):
-            x = image.unsqueeze(0).to(device)
-            physics = CompressedSensing(ratio, tuple(x.shape[-2:]), seed=cs_seed, perm_seed=10_000 + index).to(device)
-            values.append(psnr(model(physics.A(x), physics).clamp(0, 1), x, data_range=1.0).item())
-        scores[f"val_psnr@{ratio:g}"] = sum(values) / max(1, len(values))
+    scores = {f"val_psnr@{ratio:g}": _held_out_psnr(model, images, lambda size, index, ratio=ratio: CompressedSensing(
+        ratio, size, seed=cs_seed, perm_seed=10_000 + index), device) for ratio in sorted({lo, (lo + hi) / 2, hi})}
     model.train()
     return scores
 
@@ -66,13 +73,8 @@ def validate_operators(model: IDM, images: list[Tensor], descriptions: list[dict
     for description in descriptions:
         keys = label_keys(description, descriptions)
         for setting in validation_settings(description):
-            values = []
-            for index, image in enumerate(images):
-                x = image.unsqueeze(0).to(device)
-                physics = validation_operator(setting, tuple(x.shape[-2:]), index).to(device)
-                y = physics(x, generator=torch.Generator(device).manual_seed(index))  # A x plus the operator's noise
-                values.append(psnr(model(y, physics).clamp(0, 1), x, data_range=1.0).item())
-            scores[f"val_psnr@{setting_label(setting, keys)}"] = sum(values) / max(1, len(values))
+            scores[f"val_psnr@{setting_label(setting, keys)}"] = _held_out_psnr(
+                model, images, lambda size, index, setting=setting: validation_operator(setting, size, index), device)
     model.train()
     return scores
 
