@@ -186,18 +186,34 @@ def test_demo_defaults_restore_with_the_model_shipped_for_the_ratio(tmp_path: Pa
     assert [r["method"] for r in results] == ["pinv", "idm"] and results[1]["psnr"] > results[0]["psnr"] + 10
 
 
-def test_the_default_demo_shows_several_operators_and_idm_where_a_model_serves(tmp_path: Path, capsys) -> None:
+def test_the_default_demo_shows_several_operators_each_with_idm(tmp_path: Path, capsys) -> None:
+    """The default demo's rows are settings the shipped models serve, so idm runs on every row (Y keeps it quick)."""
     out = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--quiet"]) == 0
+    assert main(["demo", "--output-dir", str(out), "--methods", "pinv", "idm", "--channel", "y", "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert [(r["operator"]["operator"], r["method"]) for r in results] == [
-        ("cs", "pinv"), ("cs", "idm"), ("inpainting", "pinv"), ("inpainting", "idm"), ("blur", "pinv"), ("sr", "pinv")]
+    families = ["cs", "inpainting", "blur", "sr", "mri"]
+    assert [(r["operator"]["operator"], r["method"]) for r in results] == [(f, m) for f in families for m in ("pinv", "idm")]
+    settings = {r["operator"]["operator"]: r["operator"] for r in results}
+    assert settings["blur"]["sigma"] == 2 and settings["blur"]["noise_sigma"] == 0.01
+    assert settings["sr"]["factor"] == 4 and settings["sr"]["kernel"] == "bicubic" and settings["mri"]["acceleration"] == 4
+    for pinv, idm in zip(results[::2], results[1::2]):
+        assert idm["psnr"] > pinv["psnr"] + 1, idm["operator"]
     printed = capsys.readouterr().out
-    assert "cs: ratio 0.3" in printed and "idm left out for blur, sr" in printed and "models: idm any, idm cs" in printed
+    assert "cs: ratio 0.3" in printed and "blur: sigma 2, noise_sigma 0.01" in printed and "left out" not in printed
+    assert "models: idm any, idm cs" in printed
     grid = pixels(out / "grid.png")
-    assert 4 * 256 < grid.shape[0] < 5 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm (cs, inpainting) | truth
+    assert 5 * 256 < grid.shape[0] < 6 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm | truth
     assert main(["demo", "--output-dir", str(out), "--ratio", "0.5"]) == 2  # a parameter needs the operator it belongs to
     assert "--ratio needs --operator" in capsys.readouterr().err
+    assert main(["demo", "--output-dir", str(out), "--noise-sigma", "0.1"]) == 2
+    assert "--noise-sigma needs --operator" in capsys.readouterr().err
+
+
+def test_the_demo_leaves_idm_out_with_a_note_where_no_shipped_model_serves(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--operator", "blur", "--blur-sigma", "1", "--channel", "y", "--quiet"]) == 0
+    assert [r["method"] for r in json.loads((out / "results.json").read_text())] == ["pinv", "tv"]
+    assert "idm left out for blur: no shipped IDM model serves" in capsys.readouterr().out
 
 
 def test_help_and_version(capsys) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..demo import DEMO_METHODS, DEMO_OPERATORS, DemoOperator, run_demo
+from ..demo import DEMO_METHODS, DEMO_SETTINGS, DemoOperator, run_demo
 from ..evaluate import evaluate_folder
 from ..figures import short_label
 from ..messages import one_line
@@ -40,8 +40,8 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> None:
 def add_demo_parser(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo", help="run on the shipped example images and write a before/after grid",
-        description=f"The methods on the shipped example images. Without --operator: {', '.join(DEMO_OPERATORS)}, each at its "
-        "defaults, one grid row per operator; with --operator: that one, one row per image.")
+        description=f"The methods on the shipped example images. Without --operator: {_demo_rows()}, one grid row per "
+        "operator; with --operator: that one, one row per image.")
     demo.add_argument("--output-dir", type=Path, default=Path(DEFAULT_DEMO_DIR), help=f"default ./{DEFAULT_DEMO_DIR}")
     demo.add_argument("--methods", nargs="+",
                       help=f"methods to compare (default {' '.join(DEMO_METHODS)}, idm only where a shipped model serves the operator)")
@@ -91,16 +91,35 @@ def command_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_rows() -> str:
+    """The default demo's rows in words: "cs, inpainting, blur (sigma 2.0, noise_sigma 0.01), ..."."""
+    def words(setting: dict) -> str:
+        given = ", ".join(f"{key} {value}" for key, value in setting.items() if key != "operator")
+        return f"{setting['operator']} ({given})" if given else setting["operator"]
+    return ", ".join(words(setting) for setting in DEMO_SETTINGS)
+
+
+def _demo_arguments(args: argparse.Namespace, setting: dict) -> argparse.Namespace:
+    """``args`` as if the flags of one operator description had been given (``{"operator": "sr", "factor": 4}``)."""
+    values = {**vars(args), "operator": setting["operator"], "noise_sigma": setting.get("noise_sigma")}
+    for flag in OPERATOR_FLAGS:
+        if setting["operator"] in flag.operators and flag.keyword in setting:
+            values[flag.dest] = setting[flag.keyword]
+    return argparse.Namespace(**values)
+
+
 def _demo_operators(args: argparse.Namespace) -> list[DemoOperator]:
-    """The ``--operator`` given, or the default demo's several operators (each at its constructor's defaults)."""
+    """The ``--operator`` given, or the default demo's several operators (:data:`~reverse_anything.demo.DEMO_SETTINGS`)."""
     if args.operator is not None:
         return [DemoOperator(operator_factory_from_arguments(args), crop_multiple(args))]
     given = [flag.flag for flag in OPERATOR_FLAGS if getattr(args, flag.dest) is not None]
+    if args.noise_sigma is not None:
+        given.append("--noise-sigma")
     if given:
-        raise UsageError(f"{given[0]} needs --operator: the default demo shows {', '.join(DEMO_OPERATORS)} at their defaults")
+        raise UsageError(f"{given[0]} needs --operator: the default demo shows {_demo_rows()}")
     operators = []
-    for name in DEMO_OPERATORS:
-        one = argparse.Namespace(**{**vars(args), "operator": name})
+    for setting in DEMO_SETTINGS:
+        one = _demo_arguments(args, setting)
         operators.append(DemoOperator(operator_factory_from_arguments(one), crop_multiple(one)))
     return operators
 
@@ -121,9 +140,10 @@ def command_demo(args: argparse.Namespace) -> int:
         channel=args.channel,
         strict=args.methods is not None and args.operator is not None,  # idm asked for by name, for a named operator
     )
-    print(f"{'operator':<26}  {'method':<6}  {'PSNR':>6}  {'SSIM':>6}  {'s/image':>7}   ({args.channel} channels)")
+    width = max([len("operator"), *(len(short_label(result.operator)) for result in run.results)])
+    print(f"{'operator':<{width}}  {'method':<6}  {'PSNR':>6}  {'SSIM':>6}  {'s/image':>7}   ({args.channel} channels)")
     for result in run.results:
-        print(f"{short_label(result.operator):<26}  {result.method:<6}  {result.psnr:6.2f}  {result.ssim:6.4f}  {result.seconds_per_image:7.3f}")
+        print(f"{short_label(result.operator):<{width}}  {result.method:<6}  {result.psnr:6.2f}  {result.ssim:6.4f}  {result.seconds_per_image:7.3f}")
     if run.skipped:
         print(f"idm left out for {', '.join(run.skipped)}: no shipped IDM model serves them yet (pinv, tv and pnp serve every operator)")
     models = sorted({f"{r.method} {r.model}" for r in run.results if r.model})
