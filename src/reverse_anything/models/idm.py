@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..diffusion.schedules import build_schedule
 from ..diffusion.updates import data_consistency, ddim_renoise, predict_x0, proximal_data_step
+from ..physics import operator_family
 from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
 from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
@@ -200,7 +201,7 @@ class IDM(nn.Module):
         alpha_bar = self.schedule(x_init)
         ratio = measurement_ratio(y, x_init)
         start = alpha_bar[:, -1].sqrt().view(-1, 1, 1, 1) * x_init
-        if self.config.start_for(str(getattr(physics, "family", getattr(physics, "name", "")))) == "unbiased":
+        if self.config.start_for(operator_family(physics)) == "unbiased":
             start = start / ratio.view(-1, 1, 1, 1)
         state = torch.cat([start, self.help_scale * start], dim=1)
         if prior_range:  # a prior never saw a measurement ratio (it was trained at 1); the injectors bring y in

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..physics import operator_family
+
 __all__ = ["check_description", "refusal_for", "descriptions", "Serves"]
 
 Serves = Mapping[str, Any] | list  # one description, or a list of them (a model for several operators)
@@ -81,7 +83,7 @@ def refusal_for(serves: Serves, physics: object, what: str = "this model") -> st
     reasons = [_refusal(description, physics, what) for description in listed]
     if any(reason is None for reason in reasons):
         return None
-    family = getattr(physics, "name", "") or type(physics).__name__
+    family = operator_family(physics)
     same_family = [r for d, r in zip(listed, reasons) if d.get("operator") in (None, family)]
     if same_family or len(listed) == 1:
         return (same_family or reasons)[0]
@@ -92,7 +94,7 @@ def refusal_for(serves: Serves, physics: object, what: str = "this model") -> st
 def _refusal(serves: Mapping[str, Any], physics: object, what: str) -> str | None:
     if not serves:
         return None
-    family = getattr(physics, "name", "") or type(physics).__name__
+    family = operator_family(physics)
     wanted = serves.get("operator")
     if wanted is not None and family != wanted:
         return f"{what} was trained for operator {wanted!r}, not {family!r}"

@@ -28,6 +28,7 @@ from .base import (
     conjugate_gradient_least_squares,
     operator_class,
     operator_defaults,
+    operator_family,
     operator_keywords,
     sized_operator_config,
 )
@@ -65,4 +66,5 @@ __all__ = [
     "load_matrix_file",
     "operator_norm",
     "conjugate_gradient_least_squares",
+    "operator_family",
 ]

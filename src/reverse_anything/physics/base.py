@@ -26,6 +26,7 @@ __all__ = [
     "build_operator",
     "operator_class",
     "operator_defaults",
+    "operator_family",
     "operator_keywords",
     "sized_operator_config",
     "conjugate_gradient_least_squares",
@@ -35,6 +36,14 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # small helpers shared by the operators
 # ----------------------------------------------------------------------------------------------
+def operator_family(op: object) -> str:
+    """The family an operator's per-family settings are looked up by (TV weights, pnp schedules, IDM starts,
+    model cards): ``family`` (a tiled operator's is the one it wraps), else ``name``, else the class name, so
+    duck-typed operators that are not :class:`LinearPhysics` get an answer too."""
+    family = getattr(op, "family", None) or getattr(op, "name", None)
+    return str(family) if family else type(op).__name__
+
+
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     """The complex dtype with the same precision as a real one (float32 -> complex64, ...)."""
     if dtype == torch.float64:

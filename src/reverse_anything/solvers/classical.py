@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..physics import operator_norm
+from ..physics import operator_family as family_of, operator_norm
 from .base import Restorer
 
 __all__ = [
@@ -193,7 +193,7 @@ def tv(
     Returns:
         The restored images, same shape, device and dtype as ``A† y``.
     """
-    family = operator_family if operator_family is not None else str(getattr(op, "family", getattr(op, "name", "")))
+    family = operator_family if operator_family is not None else family_of(op)
     noisy = float(getattr(op, "noise_sigma", 0.0) or 0.0) > 0
     defaults = (TV_NOISY_DEFAULTS.get(family) if noisy else None) or TV_DEFAULTS.get(family, FALLBACK_TV_DEFAULTS)
     weight = defaults.weight if weight is None else float(weight)

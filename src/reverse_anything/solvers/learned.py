@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..physics import operator_family
 from .base import Restorer
 
 __all__ = ["IDMRestorer", "default_idm_model"]
@@ -58,7 +59,7 @@ def default_idm_model(op) -> str:
         if reason is None:
             return name
         reasons.append(reason)
-    family = getattr(inner, "name", type(inner).__name__)
+    family = operator_family(inner)
     raise IncompatibleMeasurementError(
         f"no shipped IDM model serves this {family} measurement ({reasons[0] if reasons else 'none is installed'}); "
         "pinv, tv and pnp serve every operator"

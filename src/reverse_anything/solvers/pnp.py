@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ..diffusion.updates import data_consistency, predict_x0, proximal_data_step
 from ..models.ddpm import from_model_range, to_model_range
+from ..physics import operator_family
 from .base import Restorer
 
 __all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", "PnPRestorer", "DEFAULT_PNP_PRIOR"]
@@ -113,7 +114,7 @@ def pnp(op, y: Tensor, prior, settings: PnPSettings | None = None, progress: boo
     from tqdm import tqdm
 
     settings = settings or FALLBACK_PNP
-    family = str(getattr(op, "family", getattr(op, "name", "")))
+    family = operator_family(op)
     exact = family in EXACT_PSEUDO_INVERSE and hasattr(op, "A_dagger")
     x = op.A_dagger(y) if hasattr(op, "A_dagger") else op.A_adjoint(y)
     if settings.start == "unbiased":
@@ -152,7 +153,7 @@ class PnPRestorer(Restorer):
 
     def settings_for(self, op) -> PnPSettings:
         """The tuned settings of the operator's family, with the options given at construction on top."""
-        family = str(getattr(op, "family", getattr(op, "name", "")))
+        family = operator_family(op)
         return replace(PNP_DEFAULTS.get(family, FALLBACK_PNP), **self.overrides)
 
     def __call__(self, op, y: Tensor) -> Tensor:
