@@ -131,6 +131,23 @@ def test_options_carry_the_constructors_defaults_and_the_page_is_served(client):
     assert example["channel"] == "y" and example["shape"] == [1, 256, 256]
 
 
+def test_the_page_starts_each_operator_at_a_setting_a_shipped_model_serves(client, photo_folder, tmp_path):
+    """The form's defaults are the demo's settings (blur sigma 2 with noise 0.01, bicubic SR x4, ...), so idm restores
+    what the page offers as it comes, and scores what eval scores at the same flags."""
+    options = client.get("/api/options").json()
+    assert options["operators"]["blur"] == {"sigma": 2.0} and options["noise_sigma"]["blur"] == 0.01
+    assert options["operators"]["sr"] == {"factor": 4} and options["noise_sigma"]["cs"] == 0.0
+    assert options["operators"]["denoising"] == {} and options["noise_sigma"]["denoising"] == 0.0
+    fields = {"operator": "sr", "factor": "4", "noise_sigma": "0", "channel": "y"}
+    case = client.post("/api/measure", files={"image": ("photo.png", (photo_folder / "photo.png").read_bytes(), "image/png")}, data=fields).json()
+    result = client.post("/api/restore", json={"id": case["id"], "method": "idm"}).json()
+    assert result["model"] == "any"
+    out = tmp_path / "sr.json"
+    assert main(["eval", "--data", str(photo_folder), "--method", "idm", "--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic",
+                 "--channel", "y", "--quiet", "--json", str(out)]) == 0
+    assert result["psnr"] == json.loads(out.read_text())["images"][0]["psnr"]
+
+
 def test_serve_binds_to_localhost_by_default_and_takes_the_limits(monkeypatch, capsys):
     import uvicorn
 

@@ -38,6 +38,7 @@ function renderParameters() {
     label.appendChild(input);
     $("parameters").appendChild(label);
   }
+  $("noise_sigma").value = String((options.noise_sigma || {})[name] ?? 0);  // the setting the shipped models serve
 }
 
 function figure(name, src, caption, download) {
