@@ -1,4 +1,4 @@
-"""benchmarks/: the reversible-memory benchmark runs end to end and its memory figures say what the engine claims."""
+"""benchmarks/: the reversible-memory benchmark runs end to end and its memory figures say what the engine claims; the CT cost projection adds up."""
 from __future__ import annotations
 
 import importlib.util
@@ -51,3 +51,13 @@ def test_channels_last_quick_run_compares_the_same_model_in_both_layouts(tmp_pat
     seconds = run["seconds_per_step"]
     assert run["speedup_channels_last"] == seconds["NCHW"] / seconds["channels_last"]
     assert "| 1 |" in out.with_suffix(".md").read_text()
+
+
+def test_ct_cost_counts_the_pseudo_inverse_calls_and_projects_from_them(tmp_path: Path) -> None:
+    out = tmp_path / "ct"
+    _load("ct_cost").main(["--out", str(out), "--size", "32", "32", "--angles", "8"])
+    report = json.loads((out / "ct_cost.json").read_text())
+    assert report["A_dagger_calls_per_image"] >= report["steps"] >= 1  # at least the data step of every step
+    assert report["projected_idm_s_per_image"] == report["network_s_per_image"] + report["A_dagger_calls_per_image"] * report["A_dagger_s"]
+    assert report["A_dagger_relative_residual"] < 1e-2 and report["tv_s_per_image"] is None  # TV was timed at 320x480 only
+    assert "projected IDM on CT" in (out / "ct_cost.md").read_text()
