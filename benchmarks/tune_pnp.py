@@ -37,7 +37,9 @@ SETTINGS = {  # family -> eval flags of each setting (the README table's setting
 }
 GRID = {"iterations": (20,), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv",)}
 # CS: low ratios need many steps and the unbiased start (a development probe at 10 %: 18.5 dB at 20 steps, 27.1 at 60)
-GRIDS = {"cs": {"iterations": (20, 60), "sigma_start": (0.3,), "data_sigma": (0.0,), "start": ("pinv", "unbiased")}}
+GRIDS = {"cs": {"iterations": (20, 60), "sigma_start": (0.3,), "data_sigma": (0.0,), "start": ("pinv", "unbiased")},
+         # inpainting: the zeros of A†y at the missing pixels, or those pixels at the kept ones' mean (pnp.PNP_STARTS)
+         "inpainting": {"iterations": (20,), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv", "mean")}}
 
 
 def crops(size: int = 96) -> list[torch.Tensor]:

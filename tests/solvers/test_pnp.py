@@ -57,6 +57,23 @@ def test_the_exact_data_step_makes_the_result_consistent_with_y():
     torch.testing.assert_close(op.A(out), op.A(x), rtol=1e-4, atol=1e-5)
 
 
+def test_the_mean_start_fills_what_the_measurement_misses_with_the_mean_of_what_it_sees():
+    from reverse_anything.physics import SuperResolution
+    from reverse_anything.solvers.pnp import _start
+
+    x = 0.2 + 0.6 * torch.rand(2, 3, 32, 32)
+    op = Inpainting((32, 32), keep_ratio=0.3)
+    kept = op.mask.bool().expand_as(x)
+    start = _start(op, op.A(x), "mean")
+    assert torch.equal(start[kept], x[kept])  # the kept pixels as measured
+    for image in range(2):
+        for channel in range(3):  # each missing pixel of an image and channel at the mean of its kept ones
+            missing = start[image, channel][~kept[image, channel]]
+            torch.testing.assert_close(missing, torch.full_like(missing, x[image, channel][kept[image, channel]].mean().item()))
+    sr = SuperResolution((32, 32), factor=4, kernel="bicubic")  # A†A 1 = 1: nothing unseen, so the pinv start
+    torch.testing.assert_close(_start(sr, sr.A(x), "mean"), _start(sr, sr.A(x), "pinv"), rtol=1e-4, atol=1e-4)
+
+
 def test_the_registry_entry_restores_every_kind_of_operator(tmp_path):
     torch.manual_seed(0)
     stem = tmp_path / "prior"

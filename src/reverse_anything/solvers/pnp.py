@@ -32,9 +32,12 @@ __all__ = ["PNP_STARTS", "PnPSettings", "PNP_DEFAULTS", "prior_denoise", "pnp", 
 
 
 DEFAULT_PNP_PRIOR = "ddpm-wide"  # the shipped prior pnp runs on (the wider one denoises better: results/denoise/)
-PNP_STARTS = ("pinv", "unbiased")
+PNP_STARTS = ("pinv", "unbiased", "mean")
 """``pinv``: start at ``A†y``. ``unbiased``: ``A†y`` rescaled about mid-grey by ``n/m``, for random subsampling
-operators (scrambled CS) whose ``A†A`` averages ``(m/n) I``, so ``A†y`` is the image shrunk by ``m/n`` plus noise."""
+operators (scrambled CS) whose ``A†A`` averages ``(m/n) I``, so ``A†y`` is the image shrunk by ``m/n`` plus noise.
+``mean``: ``A†y`` with what the measurement does not see of a constant image, ``(I - A†A) 1``, filled with the mean
+of what it sees (inpainting: the missing pixels at the kept pixels' mean). A denoiser reads the zeros of an
+inpainting ``A†y`` as signal, and on a large smooth image 20 steps from ``sigma = 0.3`` never undo them."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class PnPSettings:
 PNP_DEFAULTS: Mapping[str, PnPSettings] = MappingProxyType(
     {
         "cs": PnPSettings(iterations=60, sigma_start=0.3, data_sigma=0.0, start="unbiased"),
-        "inpainting": PnPSettings(iterations=20, sigma_start=0.3, data_sigma=0.0),
+        "inpainting": PnPSettings(iterations=20, sigma_start=0.3, data_sigma=0.0, start="mean"),
         "blur": PnPSettings(iterations=20, sigma_start=1.0, data_sigma=0.01),
         "sr": PnPSettings(iterations=20, sigma_start=0.3, data_sigma=0.0),
         "mri": PnPSettings(iterations=20, sigma_start=0.3, data_sigma=0.0),
@@ -108,6 +111,20 @@ def _data_step(op, y: Tensor, z: Tensor, rho: float, settings: PnPSettings, exac
     return proximal_data_step(z, y, op, rho, settings.cg_iterations)
 
 
+def _start(op, y: Tensor, start: str) -> Tensor:
+    """The first iterate (see :data:`PNP_STARTS`); without an ``A†`` the operator's ``Aᵀy``."""
+    if not hasattr(op, "A_dagger"):
+        return op.A_adjoint(y)
+    x = op.A_dagger(y)
+    if start == "pinv":
+        return x
+    seen = op.A_dagger(op.A(torch.ones_like(x)))  # A†A 1: where (and how much) the measurement sees
+    if start == "unbiased":
+        return 0.5 + (x - 0.5 * seen) / (y[0].numel() / x[0].numel())
+    level = x.sum(dim=(-2, -1), keepdim=True) / seen.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    return x + (1 - seen) * level
+
+
 @torch.no_grad()
 def pnp(op, y: Tensor, prior, settings: PnPSettings | None = None, progress: bool = False) -> Tensor:
     """Restore ``x`` from ``y = A x (+ noise)`` with the prior as the denoiser (see the module docstring)."""
@@ -116,10 +133,7 @@ def pnp(op, y: Tensor, prior, settings: PnPSettings | None = None, progress: boo
     settings = settings or FALLBACK_PNP
     family = operator_family(op)
     exact = family in EXACT_PSEUDO_INVERSE and hasattr(op, "A_dagger")
-    x = op.A_dagger(y) if hasattr(op, "A_dagger") else op.A_adjoint(y)
-    if settings.start == "unbiased":
-        ratio = y[0].numel() / x[0].numel()
-        x = 0.5 + (x - 0.5 * op.A_dagger(op.A(torch.ones_like(x)))) / ratio
+    x = _start(op, y, settings.start)
     for sigma in tqdm(settings.sigmas(), desc="pnp", unit="step", disable=not progress, leave=False):
         z = prior_denoise(prior, x, sigma)
         x = _data_step(op, y, z, (settings.data_sigma / sigma) ** 2, settings, exact)
