@@ -210,7 +210,11 @@ def test_the_default_demo_shows_several_operators_each_with_idm(tmp_path: Path, 
 
 
 def test_the_demo_leaves_idm_out_with_a_note_where_no_shipped_model_serves(tmp_path: Path, capsys) -> None:
+    """--operator alone takes the demo's setting (blur sigma 2, noise 0.01); a flag given overrides it."""
     out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--operator", "blur", "--methods", "pinv", "--quiet"]) == 0
+    setting = json.loads((out / "results.json").read_text())[0]["operator"]
+    assert (setting["operator"], setting["sigma"], setting["noise_sigma"]) == ("blur", 2.0, 0.01)
     assert main(["demo", "--output-dir", str(out), "--operator", "blur", "--blur-sigma", "1", "--channel", "y", "--quiet"]) == 0
     assert [r["method"] for r in json.loads((out / "results.json").read_text())] == ["pinv", "tv"]
     assert "idm left out for blur: no shipped IDM model serves" in capsys.readouterr().out

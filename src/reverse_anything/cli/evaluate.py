@@ -41,7 +41,7 @@ def add_demo_parser(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo", help="run on the shipped example images and write a before/after grid",
         description=f"The methods on the shipped example images. Without --operator: {_demo_rows()}, one grid row per "
-        "operator; with --operator: that one, one row per image.")
+        "operator; with --operator: that one (at the same setting, under the flags given), one row per image.")
     demo.add_argument("--output-dir", type=Path, default=Path(DEFAULT_DEMO_DIR), help=f"default ./{DEFAULT_DEMO_DIR}")
     demo.add_argument("--methods", nargs="+",
                       help=f"methods to compare (default {' '.join(DEMO_METHODS)}, idm only where a shipped model serves the operator)")
@@ -100,18 +100,24 @@ def _demo_rows() -> str:
 
 
 def _demo_arguments(args: argparse.Namespace, setting: dict) -> argparse.Namespace:
-    """``args`` as if the flags of one operator description had been given (``{"operator": "sr", "factor": 4}``)."""
-    values = {**vars(args), "operator": setting["operator"], "noise_sigma": setting.get("noise_sigma")}
+    """``args`` with the flags of one operator description (``{"operator": "sr", "factor": 4}``) filled in where
+    the user gave none: the demo shows the settings the shipped models serve unless told otherwise."""
+    values = {**vars(args), "operator": setting["operator"]}
+    if values.get("noise_sigma") is None:
+        values["noise_sigma"] = setting.get("noise_sigma")
     for flag in OPERATOR_FLAGS:
-        if setting["operator"] in flag.operators and flag.keyword in setting:
+        if setting["operator"] in flag.operators and flag.keyword in setting and values.get(flag.dest) is None:
             values[flag.dest] = setting[flag.keyword]
     return argparse.Namespace(**values)
 
 
 def _demo_operators(args: argparse.Namespace) -> list[DemoOperator]:
-    """The ``--operator`` given, or the default demo's several operators (:data:`~reverse_anything.demo.DEMO_SETTINGS`)."""
+    """The ``--operator`` given (at the demo's setting of its family, under the flags given), or the default demo's
+    several operators (:data:`~reverse_anything.demo.DEMO_SETTINGS`)."""
     if args.operator is not None:
-        return [DemoOperator(operator_factory_from_arguments(args), crop_multiple(args))]
+        setting = next((s for s in DEMO_SETTINGS if s["operator"] == args.operator), {"operator": args.operator})
+        one = _demo_arguments(args, setting)
+        return [DemoOperator(operator_factory_from_arguments(one), crop_multiple(one))]
     given = [flag.flag for flag in OPERATOR_FLAGS if getattr(args, flag.dest) is not None]
     if args.noise_sigma is not None:
         given.append("--noise-sigma")
