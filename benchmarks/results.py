@@ -115,7 +115,11 @@ def cs_table() -> str:
 
 
 def timed_cell(result: dict | None) -> str:
-    return "–" if result is None else f"{result['psnr']:.2f} / {result['ssim']:.4f}, {result['seconds_per_image']:.1f} s"
+    """PSNR / SSIM, seconds per image, and for a learned method the shipped model that ran (``idm`` picks it per operator)."""
+    if result is None:
+        return "–"
+    model = f" (`{result['model']}`)" if result.get("method") == "idm" and result.get("model") else ""
+    return f"{result['psnr']:.2f} / {result['ssim']:.4f}, {result['seconds_per_image']:.1f} s{model}"
 
 
 def other_table() -> str:
@@ -134,7 +138,7 @@ def other_table() -> str:
     return "\n".join(lines) + ("\n\nEach cell: PSNR (dB) / SSIM, seconds per image on one CPU thread. `–`: not run yet "
                                "(`pnp` and `idm` on every operator are opt-in, hours of CPU: "
                                "`python benchmarks/results.py --run --only operators-pnp` / `--only operators-idm`). "
-                               "`idm` takes the shipped model that serves each operator, chosen from the model cards.")
+                               "`idm` takes the shipped model that serves each operator, chosen from the model cards (named in the cell).")
 
 
 def commands_block(jobs: list[Job]) -> str:
