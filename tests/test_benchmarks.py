@@ -61,3 +61,27 @@ def test_ct_cost_counts_the_pseudo_inverse_calls_and_projects_from_them(tmp_path
     assert report["projected_idm_s_per_image"] == report["network_s_per_image"] + report["A_dagger_calls_per_image"] * report["A_dagger_s"]
     assert report["A_dagger_relative_residual"] < 1e-2 and report["tv_s_per_image"] is None  # TV was timed at 320x480 only
     assert "projected IDM on CT" in (out / "ct_cost.md").read_text()
+
+
+def test_the_showcase_settings_are_rows_of_the_readme_tables() -> None:
+    """The demo and the web page start at SHOWCASE_SETTINGS, said to be the README tables' settings: each is a row."""
+    from reverse_anything.cli import build_parser
+    from reverse_anything.cli.operators import operator_config
+    from reverse_anything.evaluate import SHOWCASE_SETTINGS
+    from reverse_anything.physics import build_operator, sized_operator_config
+
+    results = _load("results")
+    rows = [flags for _, _, flags, _ in results.OTHER_OPERATORS] + [["--operator", "cs", "--ratio", r] for r in results.RATIOS]
+
+    def built(config: dict) -> dict:
+        return build_operator(config).config()
+
+    tables = []
+    for flags in rows:
+        args = build_parser().parse_args(["eval", "--data", ".", *flags])
+        config = operator_config(args, (64, 64))
+        if args.noise_sigma:
+            config["noise_sigma"] = args.noise_sigma
+        tables.append(built(config))
+    for setting in SHOWCASE_SETTINGS:
+        assert built(sized_operator_config(dict(setting), (64, 64))) in tables, setting

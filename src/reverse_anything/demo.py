@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .atomic import atomic_write_text
 from .data import example_images, write_image
-from .evaluate import EvalResult, OperatorFactory, evaluate_folder
+from .evaluate import SHOWCASE_SETTINGS, EvalResult, OperatorFactory, evaluate_folder
 from .figures import describe_operator, labelled_grid, short_label
 from .models.idm import IncompatibleMeasurementError
 from .solvers import get_restorer
@@ -27,15 +27,7 @@ from .solvers.learned import default_idm_model
 __all__ = ["DEMO_METHODS", "DEMO_SETTINGS", "DemoOperator", "DemoRun", "run_demo"]
 
 DEMO_METHODS = ("pinv", "tv", "idm")
-# The default demo's rows, as operator descriptions (constructor keywords; the rest at the constructors' defaults):
-# the settings of the README's tables, which the shipped IDM models serve, so every row shows idm beside the baselines.
-DEMO_SETTINGS: tuple[dict, ...] = (
-    {"operator": "cs"},  # ratio 0.3
-    {"operator": "inpainting"},  # 30 % of the pixels kept
-    {"operator": "blur", "sigma": 2.0, "noise_sigma": 0.01},
-    {"operator": "sr", "factor": 4, "kernel": "bicubic"},
-    {"operator": "mri", "acceleration": 4.0, "mask": "random"},
-)
+DEMO_SETTINGS = SHOWCASE_SETTINGS  # the default demo's rows: the README tables' settings, which the shipped models serve
 PROBE_SIZE = (64, 64)  # the size operators are built at to describe them and to ask which models serve them
 
 

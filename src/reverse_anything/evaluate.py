@@ -40,7 +40,19 @@ __all__ = [
     "OperatorFactory",
     "evaluate_folder",
     "crop_to_multiple",
+    "SHOWCASE_SETTINGS",
 ]
+
+# One setting per operator family, as operator descriptions (constructor keywords; the rest at the constructors'
+# defaults): the settings of the README's operator tables, which the shipped IDM models serve. The demo's rows and
+# the web page's starting values.
+SHOWCASE_SETTINGS: tuple[dict, ...] = (
+    {"operator": "cs"},  # ratio 0.3
+    {"operator": "inpainting"},  # 30 % of the pixels kept
+    {"operator": "blur", "sigma": 2.0, "noise_sigma": 0.01},
+    {"operator": "sr", "factor": 4, "kernel": "bicubic"},
+    {"operator": "mri", "acceleration": 4.0, "mask": "random"},
+)
 
 # (image size (H, W), index of the image in the sorted folder) -> operator for that image.
 OperatorFactory = Callable[[tuple[int, int], int], LinearPhysics]

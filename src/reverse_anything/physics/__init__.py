@@ -21,11 +21,9 @@ Example:
     >>> round(operator_norm(op, (64, 64), iters=3), 6)
     1.0
 """
-from .base import (
-    ComposedPhysics,
-    LinearPhysics,
+from .base import ComposedPhysics, LinearPhysics, conjugate_gradient_least_squares
+from .registry import (
     build_operator,
-    conjugate_gradient_least_squares,
     operator_class,
     operator_defaults,
     operator_family,

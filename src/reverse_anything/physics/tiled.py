@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .base import LinearPhysics, build_operator, validate_image_size
+from .base import LinearPhysics, validate_image_size
+from .registry import build_operator
 
 __all__ = ["Tiled"]
 

@@ -19,8 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..data import example_images, read_image
-from ..demo import DEMO_SETTINGS
-from ..evaluate import measure_truth, truth_from_image
+from ..evaluate import SHOWCASE_SETTINGS, measure_truth, truth_from_image
 from ..measurement import load_measurement, save_measurement
 from ..metrics import protocol_scores
 from ..physics import LinearPhysics, build_operator, operator_defaults
@@ -31,7 +30,7 @@ __all__ = ["Limits", "Case", "Result", "Cases", "PAGE_OPERATORS", "PAGE_METHODS"
            "case_from_image", "case_from_measurement", "restore_case", "measurement_bytes"]
 
 # The operators the page offers and the one parameter of each it lets a user set (the constructor keyword).
-# Each starts at the demo's setting (DEMO_SETTINGS: the README tables' settings, which the shipped IDM models serve,
+# Each starts at the demo's setting (SHOWCASE_SETTINGS: the README tables' settings, which the shipped IDM models serve,
 # its other keywords fixed, e.g. SR's bicubic kernel, and its noise as the noise field's default), else at the constructor's default.
 PAGE_OPERATORS: dict[str, tuple[str, ...]] = {
     "cs": ("ratio",),
@@ -115,7 +114,7 @@ class Cases:
 
 def _page_setting(name: str) -> dict[str, Any]:
     """The demo's description of operator ``name`` (``{}`` where the demo has none): the page's starting point."""
-    return next((dict(setting) for setting in DEMO_SETTINGS if setting["operator"] == name), {})
+    return next((dict(setting) for setting in SHOWCASE_SETTINGS if setting["operator"] == name), {})
 
 
 def page_options(limits: Limits) -> dict[str, Any]:
