@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_folder",
     "crop_to_multiple",
     "SHOWCASE_SETTINGS",
+    "showcase_setting",
 ]
 
 # One setting per operator family, as operator descriptions (constructor keywords; the rest at the constructors'
@@ -53,6 +54,11 @@ SHOWCASE_SETTINGS: tuple[dict, ...] = (
     {"operator": "sr", "factor": 4, "kernel": "bicubic"},
     {"operator": "mri", "acceleration": 4.0, "mask": "random"},
 )
+
+
+def showcase_setting(family: str) -> dict[str, Any]:
+    """A copy of the showcase description of ``family``, or just ``{"operator": family}`` where there is none."""
+    return next((dict(setting) for setting in SHOWCASE_SETTINGS if setting["operator"] == family), {"operator": family})
 
 # (image size (H, W), index of the image in the sorted folder) -> operator for that image.
 OperatorFactory = Callable[[tuple[int, int], int], LinearPhysics]

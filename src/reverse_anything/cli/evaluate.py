@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..demo import DEMO_METHODS, DEMO_SETTINGS, DemoOperator, run_demo
-from ..evaluate import evaluate_folder
+from ..evaluate import evaluate_folder, showcase_setting
 from ..figures import short_label
 from ..messages import one_line
 from ..runtime import resolve_device, thread_setting
@@ -115,8 +115,7 @@ def _demo_operators(args: argparse.Namespace) -> list[DemoOperator]:
     """The ``--operator`` given (at the demo's setting of its family, under the flags given), or the default demo's
     several operators (:data:`~reverse_anything.demo.DEMO_SETTINGS`)."""
     if args.operator is not None:
-        setting = next((s for s in DEMO_SETTINGS if s["operator"] == args.operator), {"operator": args.operator})
-        one = _demo_arguments(args, setting)
+        one = _demo_arguments(args, showcase_setting(args.operator))
         return [DemoOperator(operator_factory_from_arguments(one), crop_multiple(one))]
     given = [flag.flag for flag in OPERATOR_FLAGS if getattr(args, flag.dest) is not None]
     if args.noise_sigma is not None:

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..data import example_images, read_image
-from ..evaluate import SHOWCASE_SETTINGS, measure_truth, truth_from_image
+from ..evaluate import measure_truth, showcase_setting, truth_from_image
 from ..measurement import load_measurement, save_measurement
 from ..metrics import protocol_scores
 from ..physics import LinearPhysics, build_operator, operator_defaults
@@ -30,7 +30,7 @@ __all__ = ["Limits", "Case", "Result", "Cases", "PAGE_OPERATORS", "PAGE_METHODS"
            "case_from_image", "case_from_measurement", "restore_case", "measurement_bytes"]
 
 # The operators the page offers and the one parameter of each it lets a user set (the constructor keyword).
-# Each starts at the demo's setting (SHOWCASE_SETTINGS: the README tables' settings, which the shipped IDM models serve,
+# Each starts at the demo's setting (evaluate.SHOWCASE_SETTINGS: the README tables' settings, which the shipped IDM models serve,
 # its other keywords fixed, e.g. SR's bicubic kernel, and its noise as the noise field's default), else at the constructor's default.
 PAGE_OPERATORS: dict[str, tuple[str, ...]] = {
     "cs": ("ratio",),
@@ -112,18 +112,14 @@ class Cases:
         return self._restorers[method]
 
 
-def _page_setting(name: str) -> dict[str, Any]:
-    """The demo's description of operator ``name`` (``{}`` where the demo has none): the page's starting point."""
-    return next((dict(setting) for setting in SHOWCASE_SETTINGS if setting["operator"] == name), {})
-
-
 def page_options(limits: Limits) -> dict[str, Any]:
     """What the page's form offers: each parameter's default (the demo's setting, else the constructor's) and each
     operator's default noise level."""
     constructor = {name: operator_defaults(name) for name in PAGE_OPERATORS}
     constructor["inpainting"]["keep_ratio"] = DEFAULT_KEEP_RATIO  # what Inpainting keeps when given nothing
-    defaults = {name: {key: _page_setting(name).get(key, constructor[name].get(key)) for key in keys} for name, keys in PAGE_OPERATORS.items()}
-    noise = {name: float(_page_setting(name).get("noise_sigma", 0.0)) for name in PAGE_OPERATORS}
+    showcase = {name: showcase_setting(name) for name in PAGE_OPERATORS}
+    defaults = {name: {key: showcase[name].get(key, constructor[name].get(key)) for key in keys} for name, keys in PAGE_OPERATORS.items()}
+    noise = {name: float(showcase[name].get("noise_sigma", 0.0)) for name in PAGE_OPERATORS}
     return {"operators": defaults, "noise_sigma": noise, "methods": list(PAGE_METHODS), "examples": [path.name for path in example_images()],
             "max_upload_bytes": limits.max_upload_bytes, "max_side": limits.max_side, "min_side": MIN_SIDE}
 
@@ -143,8 +139,7 @@ def operator_for_page(name: str, params: dict[str, Any], image_size: tuple[int, 
     the demo's setting of the family, with the form's parameter and noise on top."""
     if name not in PAGE_OPERATORS:
         raise ValueError(f"unknown operator {name!r}; the page offers {', '.join(PAGE_OPERATORS)}")
-    config: dict[str, Any] = {key: value for key, value in _page_setting(name).items() if key != "noise_sigma"}
-    config["operator"] = name
+    config: dict[str, Any] = {key: value for key, value in showcase_setting(name).items() if key != "noise_sigma"}
     if name != "denoising":
         config["image_size"] = image_size
     for key in PAGE_OPERATORS[name]:
