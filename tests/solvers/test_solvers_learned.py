@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from reverse_anything.models.idm import IncompatibleMeasurementError
-from reverse_anything.physics import CompressedSensing, Denoising, Inpainting, Tiled
+from reverse_anything.physics import MRI, Blur, CompressedSensing, Denoising, Inpainting, SuperResolution, Tiled
 from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.learned import default_idm_model
 
@@ -58,6 +58,9 @@ def test_bad_tile_batch_is_refused():
         (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
         (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "any"),  # the specialist is noiseless; the all-operator model is not
         (Inpainting((32, 32), keep_ratio=0.3), "any"),
+        (Blur((32, 32), sigma=2.0, noise_sigma=0.01), "blur"),  # per-operator fine-tunes of any, picked before it
+        (SuperResolution((32, 32), factor=4, kernel="bicubic"), "sr"),
+        (MRI((32, 32), acceleration=4, mask="random"), "mri"),
         (Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03), "any"),
     ],
 )
@@ -67,7 +70,8 @@ def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op,
 
 @pytest.mark.parametrize(
     "op, reason",
-    [(Denoising(noise_sigma=0.1), "trained for operator 'cs', not 'denoising'"),
+    [(Denoising(noise_sigma=0.1), "none is trained for denoising; they serve blur, cs, inpainting, mri, sr"),
+     (Blur((32, 32), sigma=1.0, noise_sigma=0.01), "serves blur with sigma in 1.5..2.5, not sigma=1.0"),
      (CompressedSensing(0.8, (32, 32)), "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
      (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False"),
      (CompressedSensing(0.3, (32, 32), noise_sigma=0.2), "serves cs with noise_sigma=0.0 only, not noise_sigma=0.2")],
@@ -89,7 +93,7 @@ def test_the_default_restorer_loads_the_chosen_model_and_refuses_what_none_serve
     torch.testing.assert_close(restore(op, op.A(x)), get_restorer("idm", model="any")(op, op.A(x)))
     assert restore.model_name == "any"
     op = Denoising(noise_sigma=0.1)
-    with pytest.raises(IncompatibleMeasurementError, match="trained for operator 'cs', not 'denoising'"):
+    with pytest.raises(IncompatibleMeasurementError, match="none is trained for denoising"):
         restore(op, op.A(x))
 
 

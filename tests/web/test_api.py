@@ -105,7 +105,7 @@ def test_a_measurement_for_an_operator_the_model_does_not_serve_is_refused_on_th
     assert main(["measure", "--input", str(photo_folder / "photo.png"), "--output", str(blurred), "--operator", "blur"]) == 0
     case = client.post("/api/measurement", files={"measurement": ("blur.safetensors", blurred.read_bytes(), "application/octet-stream")}).json()
     answer = client.post("/api/restore", json={"id": case["id"], "method": "idm"})
-    assert answer.status_code == 400 and "trained for operator 'cs', not 'blur'" in answer.json()["error"]
+    assert answer.status_code == 400 and "serves blur with noise_sigma in 0.005..0.015, not noise_sigma=0.0" in answer.json()["error"]
     garbage = client.post("/api/measurement", files={"measurement": ("x.safetensors", b"garbage", "application/octet-stream")})
     assert garbage.status_code == 400 and garbage.json()["error"].startswith("x.safetensors")
 

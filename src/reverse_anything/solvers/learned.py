@@ -52,17 +52,26 @@ def default_idm_model(op) -> str:
     """
     from ..models.idm import IncompatibleMeasurementError, refusal
 
+    from ..models.serves import descriptions
+
     inner = tile_operators(op)[0]
-    reasons = []
+    family = operator_family(inner)
+    served: set[str] = set()
+    near_misses = []  # why the models trained for this family refuse these parameters
     for name, config in _shipped_idm_configs():
         reason = refusal(config, inner)
         if reason is None:
             return name
-        reasons.append(reason)
-    family = operator_family(inner)
+        families = {description["operator"] for description in descriptions(config.serves)}
+        served |= families
+        if family in families:
+            near_misses.append(reason)
+    if near_misses:
+        detail = near_misses[0]
+    else:
+        detail = f"none is trained for {family}; they serve {', '.join(sorted(served))}" if served else "none is installed"
     raise IncompatibleMeasurementError(
-        f"no shipped IDM model serves this {family} measurement ({reasons[0] if reasons else 'none is installed'}); "
-        "pinv, tv and pnp serve every operator"
+        f"no shipped IDM model serves this {family} measurement ({detail}); pinv, tv and pnp serve every operator"
     )
 
 
