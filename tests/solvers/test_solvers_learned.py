@@ -56,12 +56,12 @@ def test_bad_tile_batch_is_refused():
         (CompressedSensing(0.5, (32, 32)), "cs"),
         (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
         (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
-        (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "any"),  # the specialist is noiseless; the all-operator model is not
+        (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "cs-noisy"),  # cs is noiseless; cs-noisy (a fine-tune of any) is not
         (Inpainting((32, 32), keep_ratio=0.3), "any"),
         (Blur((32, 32), sigma=2.0, noise_sigma=0.01), "blur"),  # per-operator fine-tunes of any, picked before it
         (SuperResolution((32, 32), factor=4, kernel="bicubic"), "sr"),
         (MRI((32, 32), acceleration=4, mask="random"), "mri"),
-        (Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03), "any"),
+        (Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03), "cs-noisy"),
     ],
 )
 def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op, expected):
@@ -124,6 +124,6 @@ def test_a_noisy_tiled_measurement_is_seen_as_noisy_by_the_model():
 
     op = Tiled(CompressedSensing(0.3, (32, 32)), (64, 64), tile=32, noise_sigma=0.03)
     assert {inner.noise_sigma for inner in tile_operators(op)} == {0.03} and {g.noise_sigma for g in op.groups} == {0.0}
-    assert default_idm_model(op) == "any"  # the noiseless specialist is passed over, as for the untiled measurement
+    assert default_idm_model(op) == "cs-noisy"  # the noiseless specialist is passed over, as for the untiled measurement
     with pytest.raises(IncompatibleMeasurementError, match="not noise_sigma=0.03"):
         get_restorer("idm", model="cs")(op, op(torch.rand(1, 1, 64, 64)))
