@@ -51,7 +51,6 @@ def default_idm_model(op) -> str:
         IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
     """
     from ..models.idm import IncompatibleMeasurementError, refusal
-
     from ..models.serves import descriptions
 
     inner = tile_operators(op)[0]
