@@ -60,6 +60,7 @@ def showcase_setting(family: str) -> dict[str, Any]:
     """A copy of the showcase description of ``family``, or just ``{"operator": family}`` where there is none."""
     return next((dict(setting) for setting in SHOWCASE_SETTINGS if setting["operator"] == family), {"operator": family})
 
+
 # (image size (H, W), index of the image in the sorted folder) -> operator for that image.
 OperatorFactory = Callable[[tuple[int, int], int], LinearPhysics]
 
