@@ -105,6 +105,19 @@ def test_a_specialist_is_chosen_before_a_model_for_many_operators():
     cards = [("any", IDMConfig(serves=[cs, {"operator": "sr"}])), ("b-cs", IDMConfig(serves=cs)),
              ("all", IDMConfig(serves={})), ("a-cs", IDMConfig(serves=[cs]))]
     assert [name for name, _ in specialists_first(cards)] == ["a-cs", "b-cs", "any", "all"]
+    one_ratio = {"operator": "cs", "ratio": {"min": 0.3, "max": 0.3}}
+    cards = [("a-cs", IDMConfig(serves=cs)), ("z-cs-0.3", IDMConfig(serves=one_ratio))]
+    assert [name for name, _ in specialists_first(cards)] == ["z-cs-0.3", "a-cs"]  # narrower range, despite the name
+
+
+def test_breadth_ranks_narrow_cards_first():
+    from reverse_anything.models.serves import breadth
+
+    assert breadth({"operator": "cs", "ratio": {"min": 0.3, "max": 0.3}}) == 0
+    assert breadth({"operator": "cs", "ratio": {"min": 0.1, "max": 0.5}}) == pytest.approx(0.8)
+    assert breadth({"operator": "sr", "factor": {"one_of": [2, 4]}}) == 1
+    assert breadth([{"operator": "cs", "ratio": {"min": 0.25, "max": 0.5}}, {"operator": "mri"}]) == pytest.approx(0.5)
+    assert breadth({}) == float("inf")
 
 
 def test_zero_shot_runs_a_named_model_on_an_operator_it_was_not_trained_for_with_a_warning():

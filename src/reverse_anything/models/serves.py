@@ -20,7 +20,7 @@ from typing import Any
 
 from ..physics import operator_family
 
-__all__ = ["check_description", "refusal_for", "descriptions", "Serves"]
+__all__ = ["breadth", "check_description", "refusal_for", "descriptions", "Serves"]
 
 Serves = Mapping[str, Any] | list  # one description, or a list of them (a model for several operators)
 
@@ -32,6 +32,24 @@ def descriptions(serves: Serves) -> list[Mapping[str, Any]]:
     if isinstance(serves, Mapping):
         return [serves] if serves else []
     return list(serves)
+
+
+def breadth(serves: Serves) -> float:
+    """How much of each served operator family a card covers, to rank models serving the same descriptions:
+    the sum, over the descriptions' ranges, of their relative width ``(max - min) / max``, plus one per extra
+    ``one_of`` value. ``0`` for a single setting (e.g. CS at ratio 0.3 only); ``inf`` serves everything."""
+    listed = descriptions(serves)
+    if not listed:
+        return float("inf")
+    total = 0.0
+    for description in listed:
+        for rule in description.values():
+            if isinstance(rule, Mapping) and "min" in rule:
+                high, low = float(rule["max"]), float(rule["min"])
+                total += (high - low) / abs(high) if high else 0.0
+            elif isinstance(rule, Mapping):
+                total += len(rule["one_of"]) - 1
+    return total
 
 
 def check_description(serves: Serves) -> None:

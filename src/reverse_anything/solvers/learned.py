@@ -19,7 +19,8 @@ def _shipped_idm_configs() -> tuple:
     """``(name, IDMConfig)`` of every shipped IDM, read once per process (the package files do not change).
 
     Specialists first: a model serving fewer operator descriptions comes before one for many (an
-    all-operator model serves what no specialist does), then by name, so the choice does not
+    all-operator model serves what no specialist does), then one covering narrower parameter ranges
+    (a single-ratio model before the one for every ratio), then by name, so the choice does not
     depend on the registry's order.
     """
     import json
@@ -37,10 +38,15 @@ def _shipped_idm_configs() -> tuple:
 
 def specialists_first(cards: list) -> tuple:
     """``(name, IDMConfig)`` cards ordered for the choice: fewest served descriptions first (``{}``, serving
-    everything, last), then by name."""
-    from ..models.serves import descriptions
+    everything, last), then the narrowest parameter ranges (:func:`~reverse_anything.models.serves.breadth`),
+    then by name."""
+    from ..models.serves import breadth, descriptions
 
-    return tuple(sorted(cards, key=lambda card: (len(descriptions(card[1].serves)) or float("inf"), card[0])))
+    def key(card: tuple) -> tuple:
+        serves = card[1].serves
+        return (len(descriptions(serves)) or float("inf"), breadth(serves), card[0])
+
+    return tuple(sorted(cards, key=key))
 
 
 def default_idm_model(op) -> str:
