@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reverse_anything.models.checkpoint import shipped_models
+from reverse_anything.physics import CompressedSensing
+from reverse_anything.solvers.learned import default_idm_model
 from reverse_anything.profiling import describe_hardware
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,16 +62,27 @@ class Job:
         return ["reverse-anything", "eval", *self.args, "--channel", "y", "--quiet", "--json", str(self.path.relative_to(REPO))]
 
 
-def cs_job(folder: str, ratio: str, method: str) -> Job:
-    extra = ("--model", "cs") if method == "idm" else ()
+def cs_job(folder: str, ratio: str, method: str, model: str = "cs") -> Job:
+    """One CS cell; ``idm`` runs the named model (``cs``, one model for every ratio, or a per-ratio fine-tune)."""
+    extra = ("--model", model) if method == "idm" else ()
     args = ("--data", f"../shared/data/{folder}", "--operator", "cs", "--ratio", ratio, "--method", method, *extra)
     if folder == "cbsd68_idm" and method != "idm":  # the classical CBSD68 runs live with the other classical ones
         return Job(f"cs{ratio}_{method}", args, "classical")
-    return Job(f"cs{ratio}-{folder}-{method}", args)
+    return Job(f"cs{ratio}-{folder}-{method}" + ("" if method != "idm" or model == "cs" else f"-{model}"), args)
+
+
+def chosen_cs_model(ratio: str) -> str:
+    """The shipped model ``--method idm`` picks for scrambled CS at ``ratio`` (a per-ratio fine-tune before ``cs``)."""
+    return default_idm_model(CompressedSensing(float(ratio), (64, 64)))
 
 
 def cs_jobs(methods: tuple[str, ...]) -> list[Job]:
-    return [cs_job(folder, ratio, method) for folder in CS_SETS for ratio in RATIOS for method in methods]
+    """Every CS cell of ``methods``; for ``idm``, ``cs`` at every ratio plus the picked model where it differs."""
+    jobs = [cs_job(folder, ratio, method) for folder in CS_SETS for ratio in RATIOS for method in methods]
+    if "idm" in methods:
+        jobs += [cs_job(folder, ratio, "idm", chosen_cs_model(ratio)) for folder in CS_SETS for ratio in RATIOS
+                 if chosen_cs_model(ratio) != "cs"]
+    return jobs
 
 
 def other_job(name: str, args: list[str], limit: int | None, method: str, folder: str = "cbsd68") -> Job:
@@ -96,11 +109,20 @@ def cell(result: dict | None) -> str:
 def cs_table() -> str:
     lines = ["| method | " + " | ".join(f"{CS_SETS[f]} {int(float(r) * 100)}%" for f in CS_SETS for r in RATIOS) + " |",
              "|---|" + "---:|" * (len(CS_SETS) * len(RATIOS))]
-    for method, label in (("pinv", "`pinv` (A†y)"), ("tv", "`tv`"), ("pnp", "`pnp` (prior `ddpm-wide`, 60 steps)"), ("idm", "**IDM (ours, shipped)**")):
-        row = [cell(load(cs_job(f, r, method))) for f in CS_SETS for r in RATIOS]
+    picked = {r: chosen_cs_model(r) for r in RATIOS}
+    per_ratio = any(model != "cs" for model in picked.values())
+    rows = [("pinv", "`pinv` (A†y)", {}), ("tv", "`tv`", {}), ("pnp", "`pnp` (prior `ddpm-wide`, 60 steps)", {})]
+    if per_ratio:
+        rows += [("idm", "IDM, one model for every ratio (`cs`)", {}),
+                 ("idm", "**IDM (ours, shipped: " + ", ".join(f"`{m}` at {float(r):.0%}" for r, m in picked.items())
+                  + "; what `--method idm` picks)**", picked)]
+    else:
+        rows.append(("idm", "**IDM (ours, shipped)**", {}))
+    for method, label, models in rows:
+        row = [cell(load(cs_job(f, r, method, models.get(r, "cs")))) for f in CS_SETS for r in RATIOS]
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     lines.append("| IDM published (PSNR only) | " + " | ".join(f"{PUBLISHED_IDM[f][i]:.2f}" for f in CS_SETS for i in range(3)) + " |")
-    seconds = [load(cs_job("cbsd68_idm", r, m)) for m in ("pinv", "tv", "idm") for r in RATIOS]
+    seconds = [load(cs_job("cbsd68_idm", r, m, picked[r])) for m in ("pinv", "tv", "idm") for r in RATIOS]
     timing = ", ".join(f"{m} {sum(s['seconds_per_image'] for s in seconds[i*3:(i+1)*3] if s) / max(1, sum(1 for s in seconds[i*3:(i+1)*3] if s)):.2f} s"
                        for i, m in enumerate(("pinv", "tv", "idm")))
     lines += ["", f"Seconds per CBSD68 image (mean over ratios): {timing}."]
@@ -153,9 +175,11 @@ def commands_block(jobs: list[Job]) -> str:
 
 
 def model_note() -> str:
-    """One line per shipped IDM file behind the ``cs-*`` names: what it serves and how it was trained."""
+    """One line per shipped IDM file in the CS table (``cs`` and the per-ratio models picked before it): what it
+    serves and how it was trained."""
     weights = REPO / "src" / "reverse_anything" / "weights"
-    names = {name: stem for name, stem in shipped_models().items() if name == "cs"}
+    in_table = {"cs"} | {chosen_cs_model(r) for r in RATIOS}
+    names = {name: stem for name, stem in shipped_models().items() if name in in_table}
     if not names:
         return "No IDM model is shipped yet."
     lines = []
@@ -166,6 +190,12 @@ def model_note() -> str:
         ratios = cfg.get("ratios", [])
         span = f"ratio {ratios[0]}" if len(ratios) == 1 else f"every ratio in {ratios}"
         init = info.get("init_from")
+        if init and init.get("model") in names:  # a per-ratio fine-tune of a model in this table
+            lines.append(f"- `{stem}` ({served}; {span}): `{init['model']}` fine-tuned at {span} alone, {info.get('iterations')} "
+                         f"iterations, batch {cfg.get('batch_size')} of {cfg.get('patch_size')}² Y patches of `{cfg.get('data')}`, "
+                         f"{info.get('train_minutes', '?')} min on one thread of {info.get('hardware', 'a CPU').split(';')[0]}; "
+                         "command and log in `weights/TRAINING.md`.")
+            continue
         origin = (f"fine-tuned from `{init['model']}` ({init.get('iterations')} iterations, {init.get('train_minutes')} min) by "
                   if init else "")
         total = (f" ({init['train_minutes'] + info['train_minutes']:.1f} min in all)"

@@ -200,7 +200,7 @@ def test_the_default_demo_shows_several_operators_each_with_idm(tmp_path: Path, 
         assert idm["psnr"] > pinv["psnr"] + 1, idm["operator"]
     printed = capsys.readouterr().out
     assert "cs: ratio 0.3" in printed and "blur: sigma 2, noise_sigma 0.01" in printed and "left out" not in printed
-    assert "models: idm any, idm blur, idm cs, idm mri, idm sr" in printed  # the blur, MRI and SR specialists are picked before any
+    assert "models: idm any, idm blur, idm cs-0.3, idm mri, idm sr" in printed  # the specialists are picked before any (and cs)
     grid = pixels(out / "grid.png")
     assert 5 * 256 < grid.shape[0] < 6 * 256 and grid.shape[1] > 3 * 256  # a row per operator: pinv | idm | truth
     assert main(["demo", "--output-dir", str(out), "--ratio", "0.5"]) == 2  # a parameter needs the operator it belongs to

@@ -52,8 +52,8 @@ def test_bad_tile_batch_is_refused():
 @pytest.mark.parametrize(
     "op, expected",
     [
-        (CompressedSensing(0.3, (32, 32)), "cs"),
-        (CompressedSensing(0.5, (32, 32)), "cs"),
+        (CompressedSensing(0.3, (32, 32)), "cs-0.3"),  # per-ratio fine-tunes of cs, picked before it
+        (CompressedSensing(0.5, (32, 32)), "cs-0.5"),
         (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
         (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
         (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "cs-noisy"),  # cs is noiseless; cs-noisy (a fine-tune of any) is not
@@ -74,7 +74,7 @@ def test_without_a_model_name_each_measurement_gets_the_model_shipped_for_it(op,
      (Blur((32, 32), sigma=1.0, noise_sigma=0.01), "serves blur with sigma in 1.5..2.5, not sigma=1.0"),
      (CompressedSensing(0.8, (32, 32)), "serves cs with ratio in 0.1..0.5, not ratio=0.8"),
      (CompressedSensing(0.3, (32, 32), scramble=False), "serves cs with scramble=True only, not scramble=False"),
-     (CompressedSensing(0.3, (32, 32), noise_sigma=0.2), "serves cs with noise_sigma=0.0 only, not noise_sigma=0.2")],
+     (CompressedSensing(0.3, (32, 32), noise_sigma=0.2), "serves cs with noise_sigma in 0.01..0.05, not noise_sigma=0.2")],
 )
 def test_a_measurement_no_shipped_model_serves_is_refused_naming_the_methods_that_do(op, reason):
     with pytest.raises(IncompatibleMeasurementError, match=reason) as error:

@@ -57,7 +57,7 @@ def default_idm_model(op) -> str:
         IncompatibleMeasurementError: no shipped IDM serves it; the message names the methods that do.
     """
     from ..models.idm import IncompatibleMeasurementError, refusal
-    from ..models.serves import descriptions
+    from ..models.serves import breadth, descriptions
 
     inner = tile_operators(op)[0]
     family = operator_family(inner)
@@ -69,10 +69,10 @@ def default_idm_model(op) -> str:
             return name
         families = {description["operator"] for description in descriptions(config.serves)}
         served |= families
-        if family in families:
-            near_misses.append(reason)
+        if family in families:  # ranked so the reason quoted is the widest specialist's: its ranges say the most
+            near_misses.append((len(descriptions(config.serves)), -breadth(config.serves), reason))
     if near_misses:
-        detail = near_misses[0]
+        detail = min(near_misses)[2]
     else:
         detail = f"none is trained for {family}; they serve {', '.join(sorted(served))}" if served else "none is installed"
     raise IncompatibleMeasurementError(
