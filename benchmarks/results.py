@@ -258,7 +258,8 @@ def build_tables() -> str:
         "memory, for T, and for the fact that memory saving leaves the result bit-identical; schedule differences are "
         "within noise. Seconds per iteration were measured while other jobs shared the machine and are noisy.",
         "reversible": "",
-        "tiled": "Measured with the earlier model `cs-0.3` (removed on 2026-11-29); the tiling itself does not depend on the model.",
+        "tiled": "Measured with an earlier model named `cs-0.3` (376 k parameters, trained from scratch, removed on 2026-11-29; not "
+        "today's `cs-0.3`); the tiling itself does not depend on the model.",
         "layout": "Command: `python benchmarks/channels_last.py` (1 and 2 threads in one run; `--memory-saving` for the "
         "reversible engine on). The shipped models were trained in NCHW with one thread per job (two jobs side by "
         "side on the two cores); read the row of your thread count before choosing `--memory-format`.",
