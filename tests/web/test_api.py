@@ -47,7 +47,7 @@ def test_the_scores_shown_are_those_eval_computes(client, photo_folder, tmp_path
     result = client.post("/api/restore", json={"id": case["id"], "method": method}).json()
     expected = _eval_psnr(photo_folder, tmp_path, method, "--operator", "cs", "--ratio", "0.3")
     assert result["psnr"] == expected["psnr"] and result["ssim"] == expected["ssim"]
-    assert result["model"] == ("cs" if method == "idm" else "")
+    assert result["model"] == ("cs-0.3" if method == "idm" else "")  # the per-ratio fine-tune, picked before cs
     picture = Image.open(io.BytesIO(client.get(result["image"]).content))
     assert picture.size == (64, 64) and picture.mode == "RGB"
     download = client.get(result["image"] + "?download=1")

@@ -78,7 +78,7 @@ def test_upload_restore_with_tv_and_idm_shows_the_scores_eval_computes(page, pho
     _restore(page, ("tv", "idm"))
     assert page.is_hidden("#error")
     names = [figure.get_attribute("data-name") for figure in page.query_selector_all("#results figure")]
-    assert names == ["A†y (the measurement)", "tv", "idm (cs)", "ground truth"]
+    assert names == ["A†y (the measurement)", "tv", "idm (cs-0.3)", "ground truth"]
     for method in ("tv", "idm"):
         out = tmp_path / f"{method}.json"
         assert main(["eval", "--data", str(photo_folder), "--method", method, "--operator", "cs", "--ratio", "0.3",
