@@ -55,7 +55,7 @@ def test_bad_tile_batch_is_refused():
         (CompressedSensing(0.3, (32, 32)), "cs-0.3"),  # per-ratio fine-tunes of cs, picked before it
         (CompressedSensing(0.5, (32, 32)), "cs-0.5"),
         (CompressedSensing(0.25, (32, 32)), "cs"),  # one model serves every ratio in 0.1..0.5
-        (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs"),
+        (Tiled(CompressedSensing(0.1, (32, 32)), (64, 64), tile=32), "cs-0.1"),
         (CompressedSensing(0.3, (32, 32), noise_sigma=0.03), "cs-noisy"),  # cs is noiseless; cs-noisy (a fine-tune of any) is not
         (Inpainting((32, 32), keep_ratio=0.3), "any"),
         (Blur((32, 32), sigma=2.0, noise_sigma=0.01), "blur"),  # per-operator fine-tunes of any, picked before it
