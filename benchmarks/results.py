@@ -80,8 +80,8 @@ def cs_jobs(methods: tuple[str, ...]) -> list[Job]:
     """Every CS cell of ``methods``; for ``idm``, ``cs`` at every ratio plus the picked model where it differs."""
     jobs = [cs_job(folder, ratio, method) for folder in CS_SETS for ratio in RATIOS for method in methods]
     if "idm" in methods:
-        jobs += [cs_job(folder, ratio, "idm", chosen_cs_model(ratio)) for folder in CS_SETS for ratio in RATIOS
-                 if chosen_cs_model(ratio) != "cs"]
+        picked = {ratio: chosen_cs_model(ratio) for ratio in RATIOS}
+        jobs += [cs_job(folder, ratio, "idm", model) for folder in CS_SETS for ratio, model in picked.items() if model != "cs"]
     return jobs
 
 
@@ -190,12 +190,6 @@ def model_note() -> str:
         ratios = cfg.get("ratios", [])
         span = f"ratio {ratios[0]}" if len(ratios) == 1 else f"every ratio in {ratios}"
         init = info.get("init_from")
-        if init and init.get("model") in names:  # a per-ratio fine-tune of a model in this table
-            lines.append(f"- `{stem}` ({served}; {span}): `{init['model']}` fine-tuned at {span} alone, {info.get('iterations')} "
-                         f"iterations, batch {cfg.get('batch_size')} of {cfg.get('patch_size')}² Y patches of `{cfg.get('data')}`, "
-                         f"{info.get('train_minutes', '?')} min on one thread of {info.get('hardware', 'a CPU').split(';')[0]}; "
-                         "command and log in `weights/TRAINING.md`.")
-            continue
         origin = (f"fine-tuned from `{init['model']}` ({init.get('iterations')} iterations, {init.get('train_minutes')} min) by "
                   if init else "")
         total = (f" ({init['train_minutes'] + info['train_minutes']:.1f} min in all)"
@@ -215,7 +209,9 @@ def model_note() -> str:
                          f"fine-tuned end to end in {len(stages)} runs on Y patches of `../shared/data/train` (CBSD432 + T91): {runs}; "
                          "commands and logs in `weights/TRAINING.md`.")
             continue
-        if config.get("backbone") == "prior":
+        if init and init.get("model") in names:  # a per-ratio fine-tune of a model in this table
+            origin, total = f"`{init['model']}` fine-tuned at {span} alone: ", ""
+        elif config.get("backbone") == "prior":
             prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
             origin = (f"IDM (T = {config['steps']}) built on the DDPM prior `ddpm-wide` ({prior_info['iterations']} iterations, "
                       f"{prior_info['train_minutes']} min on {prior_info['hardware'].split(';')[0]}), fine-tuned end to end in two runs, "
