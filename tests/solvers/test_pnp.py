@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from reverse_anything.data.datasets import NUM_DIHEDRAL, dihedral
 from reverse_anything.models.checkpoint import save_ddpm
 from reverse_anything.models.ddpm import DDPMConfig, DDPMNet
 from reverse_anything.physics import Blur, CompressedSensing, FunctionOperator, Inpainting, MatrixOperator
@@ -30,6 +31,40 @@ def test_prior_denoise_inverts_the_noise_model_exactly_for_an_oracle():
     noisy = x + 0.1 * torch.randn_like(x)
     grey = x.reshape(6, 1, 16, 16)
     torch.testing.assert_close(prior_denoise(OraclePrior(grey), noisy, 0.1), x, rtol=1e-5, atol=1e-5)
+
+
+class LopsidedPrior(torch.nn.Module):
+    """A prior that is not equivariant to flips and rotations: a fixed, lopsided 3x3 convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.arange(9.0).view(1, 1, 3, 3) / 40)
+
+    def forward(self, x_t, alpha_bar):
+        return self.conv(x_t)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 12, 12), (2, 3, 10, 14)])
+def test_the_self_ensemble_makes_a_lopsided_prior_equivariant(shape):
+    noisy = torch.rand(*shape, generator=torch.Generator().manual_seed(3))
+    prior = LopsidedPrior()
+    single = prior_denoise(prior, noisy, 0.1)
+    ensemble = prior_denoise(prior, noisy, 0.1, self_ensemble=True)
+    assert ensemble.shape == noisy.shape
+    assert not torch.allclose(prior_denoise(prior, dihedral(noisy, 5), 0.1), dihedral(single, 5), atol=1e-3)
+    for k in range(NUM_DIHEDRAL):
+        turned = prior_denoise(prior, dihedral(noisy, k), 0.1, self_ensemble=True)
+        torch.testing.assert_close(turned, dihedral(ensemble, k), rtol=1e-5, atol=1e-6)
+
+
+def test_the_self_ensemble_of_an_equivariant_prior_is_the_prior_itself():
+    noisy = torch.rand(1, 2, 8, 12, generator=torch.Generator().manual_seed(4))
+    prior = LopsidedPrior()
+    with torch.no_grad():
+        prior.conv.weight.copy_(torch.tensor([[[[0.0, 0.1, 0.0], [0.1, 0.2, 0.1], [0.0, 0.1, 0.0]]]]))  # symmetric: equivariant
+    torch.testing.assert_close(prior_denoise(prior, noisy, 0.1, self_ensemble=True), prior_denoise(prior, noisy, 0.1))
 
 
 def test_conjugate_gradient_solves_an_spd_system():
