@@ -139,3 +139,31 @@ def test_a_missing_data_folder_is_one_line_and_leaves_no_output(tmp_path):
     with pytest.raises(ValueError, match="no such folder of test images"):
         run_bench(tmp_path / "nowhere", out_dir=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+class _Picked(Exception):
+    """Raised by the stand-in for ``build_restorers`` to end the run once the idm model is chosen."""
+
+
+@pytest.mark.parametrize("ratio, expected", [(0.5, "cs-0.5"), (0.1, "cs-0.1"), (0.25, "cs")])
+def test_without_a_named_model_the_bench_runs_the_model_restore_picks(tmp_path, monkeypatch, ratio, expected):
+    """`bench --ratio R` compares the model `restore --method idm` would use at R, not one fixed model."""
+    from reverse_anything.physics import CompressedSensing
+    from reverse_anything.solvers.learned import default_idm_model
+
+    assert default_idm_model(CompressedSensing(ratio, (64, 64))) == expected
+
+    def stand_in(methods, idm_model, *args, **kwargs):
+        raise _Picked(idm_model)
+
+    monkeypatch.setattr("reverse_anything.bench.build_restorers", stand_in)
+    (tmp_path / "images").mkdir()
+    with pytest.raises(_Picked, match=f"^{expected}$"):
+        run_bench(tmp_path / "images", ratio=ratio, out_dir=tmp_path / "out", progress=False)
+
+
+def test_a_ratio_no_shipped_model_serves_fails_in_one_line_before_any_output(tmp_path):
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ValueError, match=r"serves cs with ratio in 0\.1\.\.0\.5, not ratio=0\.8"):
+        run_bench(tmp_path / "images", ratio=0.8, out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

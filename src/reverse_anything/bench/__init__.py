@@ -42,6 +42,7 @@ from ..physics import CompressedSensing
 from ..physics.compressed_sensing import BLOCK_SIZE
 from ..profiling import describe_hardware, peak_bytes, saved_bytes, timed
 from ..solvers import Restorer, get_restorer
+from ..solvers.learned import default_idm_model
 from ..solvers.pnp import DEFAULT_PNP_PRIOR
 from .report import MEMORY_STEPS, MemoryProfile, _markdown, _reduction, describe_budget, plot_psnr_vs_time
 
@@ -203,7 +204,7 @@ def run_bench(
     ratio: float = DEFAULT_RATIO,
     limit: int | None = None,
     fid_weights: str | os.PathLike[str] | None = None,
-    idm_model: str = "cs",
+    idm_model: str | None = None,
     ddpm_model: str = BASELINE_PRIOR,
     pnp_model: str = BASELINE_PRIOR,
     out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
@@ -237,10 +238,11 @@ def run_bench(
     if fid_weights is not None:
         network = load_fid_inception(fid_weights, torch_device)
         feature_fn = lambda images: network(images.float())  # noqa: E731
+    probe = CompressedSensing(ratio, (BLOCK_SIZE, BLOCK_SIZE))
+    idm_model = idm_model or default_idm_model(probe)  # what `restore --method idm` picks at this ratio
     restorers = build_restorers(methods, idm_model, ddpm_model, ddpm_steps, ddnm_steps, ddnm_eta, device, pnp_model)
     idm_config: IDMConfig = restorers["idm"].model.config  # type: ignore[union-attr]
     # refuse a model for another ratio now, not after an hour of ddpm sampling
-    probe = CompressedSensing(ratio, (BLOCK_SIZE, BLOCK_SIZE))
     restorers["idm"].model.check_physics(probe)  # type: ignore[union-attr]
     out_dir.mkdir(parents=True, exist_ok=True)  # likewise an output folder that cannot be made
     steps = {"pinv": "—", "tv": "—", "ddpm": str(ddpm_steps), "ddnm": str(ddnm_steps), "idm": str(idm_config.steps)}

@@ -21,7 +21,8 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
                         help="rows to run, idm among them (default all; e.g. drop ddpm, the 1000-step row, for a quick run)")
     parser.add_argument("--limit", type=positive_int, help="only the first N images (quick runs)")
     parser.add_argument("--fid-weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth or .safetensors)")
-    parser.add_argument("--idm-model", default="cs", help="IDM model: shipped name or .safetensors path (default cs)")
+    parser.add_argument("--idm-model", help="IDM model: shipped name or .safetensors path (default: the shipped model "
+                        "that `--method idm` picks for the ratio, e.g. cs-0.5 at 0.5)")
     parser.add_argument("--ddpm-model", default=BASELINE_PRIOR,
                         help=f"prior of ddpm / ddnm: shipped name or .safetensors path (default {BASELINE_PRIOR}, the prior the shipped cs IDM starts from)")
     parser.add_argument("--pnp-model", default=BASELINE_PRIOR, help=f"prior of pnp (default {BASELINE_PRIOR})")
