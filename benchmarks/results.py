@@ -196,6 +196,15 @@ def model_note() -> str:
                  if init and isinstance(init.get("train_minutes"), float) and isinstance(info.get("train_minutes"), float) else "")
         config = json.loads((weights / f"{stem}.json").read_text())["config"]
         stages = info.get("stages")
+        data = "../shared/data/train" if cfg.get("data") == ".gpu/train" else cfg.get("data")
+        if init and init.get("model") in names:  # a per-ratio fine-tune of a model in this table, in one run or several
+            runs = stages or [{"iterations": info.get("iterations"), "minutes": info.get("train_minutes"),
+                               "batch": cfg.get("batch_size"), "patch": cfg.get("patch_size")}]
+            done = "; then ".join(f"{r['iterations']} iterations, batch {r['batch']} of {r['patch']}² ({r['minutes']} min)" for r in runs)
+            lines.append(f"- `{stem}` ({served}; {span}): `{init['model']}` fine-tuned at {span} alone"
+                         f"{f' in {len(runs)} runs' if len(runs) > 1 else ''}: {done}; Y patches of `{data}` (CBSD432 + T91), "
+                         f"{info.get('hardware', 'CPU')}; commands and logs in `weights/TRAINING.md`.")
+            continue
         if config.get("backbone") == "prior" and stages:  # a chain of runs, each on its own hardware
             prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
             by_place: dict[str, list[dict]] = {}
@@ -209,16 +218,14 @@ def model_note() -> str:
                          f"fine-tuned end to end in {len(stages)} runs on Y patches of `../shared/data/train` (CBSD432 + T91): {runs}; "
                          "commands and logs in `weights/TRAINING.md`.")
             continue
-        if init and init.get("model") in names:  # a per-ratio fine-tune of a model in this table
-            origin, total = f"`{init['model']}` fine-tuned at {span} alone: ", ""
-        elif config.get("backbone") == "prior":
+        if config.get("backbone") == "prior":
             prior_info = json.loads((weights / "ddpm-wide.json").read_text())["training"]
             origin = (f"IDM (T = {config['steps']}) built on the DDPM prior `ddpm-wide` ({prior_info['iterations']} iterations, "
                       f"{prior_info['train_minutes']} min on {prior_info['hardware'].split(';')[0]}), fine-tuned end to end in two runs, "
                       f"{init.get('iterations')} + ") if init else origin
             total = f" ({init['train_minutes'] + info['train_minutes']:.1f} min of IDM fine-tuning)" if init else total
         lines.append(f"- `{stem}` ({served}; {span}): {origin}{info.get('iterations')} iterations, batch {cfg.get('batch_size')}, "
-                     f"{cfg.get('patch_size')}² Y patches of `{'../shared/data/train' if cfg.get('data') == '.gpu/train' else cfg.get('data')}` (CBSD432 + T91), "
+                     f"{cfg.get('patch_size')}² Y patches of `{data}` (CBSD432 + T91), "
                      f"{info.get('hardware', 'CPU')}, {info.get('train_minutes', '?')} min{total}; command and log in `weights/TRAINING.md`.")
     return "Shipped IDM models:\n\n" + "\n".join(lines)
 
