@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from reverse_anything.bench import _fid_column, _Keeper, measure_training_memory, run_bench
+from reverse_anything.bench.report import describe_budget
 from reverse_anything.cli import build_parser
 from reverse_anything.cli.bench import command_bench
 from reverse_anything.models.idm import IDMConfig
@@ -167,3 +168,13 @@ def test_a_ratio_no_shipped_model_serves_fails_in_one_line_before_any_output(tmp
     with pytest.raises(ValueError, match=r"serves cs with ratio in 0\.1\.\.0\.5, not ratio=0\.8"):
         run_bench(tmp_path / "images", ratio=0.8, out_dir=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_budget_of_a_model_trained_in_several_runs_counts_every_run():
+    one_run = {"iterations": 700, "train_minutes": 89.4, "init_from": {"model": "cs", "iterations": 801, "train_minutes": 109.2}}
+    assert describe_budget("cs-0.5", one_run) == "`cs-0.5` (700 iterations, 89.4 min, fine-tuned from `cs`: 801 iterations, 109.2 min)"
+    stages = [{"iterations": 400, "minutes": 47.0}, {"iterations": 950, "minutes": 115.5}]
+    assert describe_budget("cs-0.1", {**one_run, "stages": stages}) == (
+        "`cs-0.1` (400 + 950 iterations in 2 runs, 162.5 min, fine-tuned from `cs`: 801 iterations, 109.2 min)")
+    inside = {**one_run, "stages": stages, "init_from": {"model": "checkpoints/run/ema-600.safetensors", "iterations": 600}}
+    assert describe_budget("cs", inside) == "`cs` (400 + 950 iterations in 2 runs, 162.5 min)"

@@ -26,9 +26,17 @@ class MemoryProfile:
 
 
 def describe_budget(name: str, training: dict) -> str:
-    """``name`` with the iterations and minutes it was trained for (and what it was fine-tuned from)."""
+    """``name`` with the iterations and minutes it was trained for (and what it was fine-tuned from).
+
+    A card with ``stages`` (a model trained in several runs) counts them all; its ``init_from`` is then
+    named only if it is a shipped model (a run's checkpoint file inside the chain says nothing to a reader).
+    """
     text = f"`{name}` ({training.get('iterations', '?')} iterations, {training.get('train_minutes', '?')} min"
-    init = training.get("init_from")
+    init, stages = training.get("init_from"), training.get("stages")
+    if stages:
+        minutes = sum(stage["minutes"] for stage in stages)
+        text = f"`{name}` ({' + '.join(str(stage['iterations']) for stage in stages)} iterations in {len(stages)} runs, {minutes:.1f} min"
+        init = init if init and not str(init.get("model", "")).endswith(".safetensors") else None
     if init:
         text += f", fine-tuned from `{init['model']}`: {init.get('iterations', '?')} iterations, {init.get('train_minutes', '?')} min"
     return text + ")"
