@@ -37,7 +37,7 @@ def curve(spec: str) -> list[tuple[float, dict[str, float]]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="LABEL=LOG[+LOG...]")
-    parser.add_argument("--out", type=Path, required=True, help="output stem (OUT.md, OUT.png)")
+    parser.add_argument("--out", type=Path, required=True, help="output stem (OUT.md, OUT.png; dots in it are kept)")
     parser.add_argument("--start", action="append", default=[], help="LABEL=JSON of scores at minute 0 (before training)")
     args = parser.parse_args()
     runs = {label: curve(spec) for label, spec in (r.rsplit("=", 1) for r in args.runs)}
@@ -49,7 +49,7 @@ def main() -> int:
         for minutes, scores in points:
             lines.append(f"| {label} | {minutes:.1f} | " + " | ".join(f"{scores[k]:.2f}" if k in scores else "–" for k in keys) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (args.out.parent / f"{args.out.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -71,7 +71,7 @@ def main() -> int:
         axes.grid(alpha=0.3)
     figure.axes[0].legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(args.out.with_suffix(".png"), dpi=90)
+    figure.savefig(args.out.parent / f"{args.out.name}.png", dpi=90)
     return 0
 
 
