@@ -8,7 +8,8 @@ nothing tuned). TV denoises at the weight that
 scored best for that sigma on the held-out training images (the last 6 of ``train/``, which no
 model trains on), never on a test set. Prints and writes a JSON and a markdown table.
 
-    OMP_NUM_THREADS=1 python benchmarks/denoise.py --priors ddpm ddpm-wide --self-ensemble ddpm-wide --out results/denoise
+    OMP_NUM_THREADS=1 python benchmarks/denoise.py --priors ddpm ddpm-wide --out results/denoise
+    OMP_NUM_THREADS=2 python benchmarks/denoise.py --priors ddpm-wide --self-ensemble ddpm-wide --sigmas 25 --out results/denoise-x8
 """
 from __future__ import annotations
 
