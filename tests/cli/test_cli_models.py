@@ -80,3 +80,15 @@ def test_impossible_training_settings(flags, tmp_path: Path, capsys) -> None:
     code, _, err = _run(["train", "--out", str(tmp_path / "run"), "--iterations", "1", *flags], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_self_ensemble_restores_in_colour_and_is_refused_elsewhere(colour_image: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", "--method", "idm",
+                            "--self-ensemble", "2", "--output", str(out)], capsys)
+    assert code == 0 and out.is_file() and "PSNR" in stdout
+    for flags, expected in ((["--method", "tv", "--self-ensemble", "2"], "does not take option(s) self_ensemble"),
+                            (["--method", "idm", "--self-ensemble", "3"], "invalid choice: 3")):
+        bad = tmp_path / "bad.png"
+        code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(bad)], capsys)
+        assert code == 2 and expected in err and not bad.exists()

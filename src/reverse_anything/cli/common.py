@@ -13,6 +13,7 @@ from torch import Tensor
 from ..data import read_image
 from ..evaluate import is_grey
 from ..solvers import Restorer, available_methods, get_restorer
+from ..solvers.ensemble import ENSEMBLE_SIZES
 
 __all__ = ["PROG", "UsageError", "Parser", "positive_int", "add_method_arguments", "add_threads_argument", "restorer_from_args",
            "model_name", "channel_of", "check_output", "check_source", "check_not_overwriting", "read_input_image", "auto_channel"]
@@ -51,6 +52,9 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
                        "that serves the operator); ddpm/ddnm/pnp: the prior (default: shipped 'ddpm' for ddpm/ddnm, 'ddpm-wide' for pnp)")
     group.add_argument("--zero-shot", action="store_true",
                        help="idm: run the --model named even on an operator it was not trained for (with a warning) instead of refusing")
+    group.add_argument("--self-ensemble", type=int, choices=ENSEMBLE_SIZES, metavar="N",
+                       help="idm: average the restorations of N flipped / rotated views of the measurement, N in 1, 2, 4, 8 "
+                            "(N times the time, a few tenths of a dB better; default 1)")
     group.add_argument("--steps", type=positive_int,
                        help="ddpm / ddnm / pnp: sampling or denoising steps (default 1000 / 100 / tuned per operator)")
     group.add_argument("--progress", action="store_true", help="progress bar for the method's iterations")
@@ -69,6 +73,8 @@ def restorer_from_args(args: argparse.Namespace) -> Restorer:
     options.update({key: value for key, value in given.items() if value is not None})
     if getattr(args, "zero_shot", False):
         options["zero_shot"] = True
+    if getattr(args, "self_ensemble", None) is not None:
+        options["self_ensemble"] = args.self_ensemble
     return get_restorer(args.method, **options)
 
 

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from ..physics import operator_family
 from .base import Restorer
+from .ensemble import check_ensemble_size, self_ensemble
 
 __all__ = ["IDMRestorer", "default_idm_model"]
 
@@ -99,13 +100,16 @@ class IDMRestorer(Restorer):
     the model was trained for before any work (``zero_shot=True``, with a named model, runs it anyway on an
     operator it was not trained for, with a warning: for trying an all-operator model on a new operator). A :class:`~reverse_anything.physics.Tiled` measurement
     is restored ``tile_batch`` tiles at a time, so memory is that of a few tiles whatever the image
-    size (``progress`` then shows a bar over the tiles).
+    size (``progress`` then shows a bar over the tiles). ``self_ensemble`` (1, 2, 4 or 8) restores that
+    many flipped / rotated views of each measurement and averages them (:mod:`.ensemble`): that many
+    times the time, for a few tenths of a dB (+0.19 dB at CS 10 % with 8 on the held-out crops).
     """
 
     name = "idm"
 
     def __init__(
-        self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4, zero_shot: bool = False
+        self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4, zero_shot: bool = False,
+        self_ensemble: int = 1,
     ) -> None:
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
@@ -113,6 +117,7 @@ class IDMRestorer(Restorer):
             raise ValueError("zero-shot needs a named model (--model): without one, the shipped model that serves the operator is chosen")
         self.requested, self.device, self.progress, self.tile_batch = model, device or "cpu", progress, tile_batch
         self.zero_shot = zero_shot
+        self.ensemble_size = check_ensemble_size(self_ensemble)
         self._loaded: dict[str, nn.Module] = {}
         if model is not None:
             self._network_for(None)  # load now: a bad name or file fails at once
@@ -126,10 +131,13 @@ class IDMRestorer(Restorer):
         self.model, self.model_name = self._loaded[name], name  # what the last measurement got, for reports
         return self.model
 
-    @staticmethod
-    def _run(network: nn.Module, op, y: Tensor) -> Tensor:
+    def _infer(self, network: nn.Module, op, y: Tensor) -> Tensor:
+        """The network on grey measurements, self-ensembled if asked."""
+        return self_ensemble(lambda view, measured: network(measured, view), op, y, self.ensemble_size)
+
+    def _run(self, network: nn.Module, op, y: Tensor) -> Tensor:
         n, c = y.shape[:2]
-        x = network(y.reshape(n * c, 1, *y.shape[2:]), op)
+        x = self._infer(network, op, y.reshape(n * c, 1, *y.shape[2:]))
         return x.reshape(n, c, *x.shape[2:])
 
     def _run_tiles(self, network: nn.Module, op, inners: list, y: Tensor) -> Tensor:
@@ -141,7 +149,7 @@ class IDMRestorer(Restorer):
             tiles = measured.flatten(0, 2).unsqueeze(1)
             pieces = []
             for chunk in tiles.split(self.tile_batch):
-                pieces.append(network(chunk, inner))
+                pieces.append(self._infer(network, inner, chunk))
                 bar.update(chunk.shape[0])
             restored.append(torch.cat(pieces).reshape(n, c, k, *pieces[0].shape[-2:]))
         bar.close()
