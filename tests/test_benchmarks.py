@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -82,3 +84,21 @@ def test_the_showcase_settings_are_rows_of_the_readme_tables() -> None:
         tables.append(built(operator_config(args, (64, 64))))  # with the row's noise, as eval builds it
     for setting in SHOWCASE_SETTINGS:
         assert built(sized_operator_config(dict(setting), (64, 64))) in tables, setting
+
+
+def test_self_ensemble_scores_every_case_with_the_model_idm_picks(tmp_path: Path) -> None:
+    module = _load("self_ensemble")
+    if not (module.DATA / "train").is_dir():
+        pytest.skip("needs the project's shared data (../shared/data/train)")
+    from reverse_anything.solvers.learned import default_idm_model
+
+    out = tmp_path / "se"
+    assert module.main(["--size", "32", "--holdout", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "self-ensemble.json").read_text())
+    assert list(report["cases"]) == [label for label, _ in module.CASES]
+    for label, config in module.CASES:
+        entry = report["cases"][label]
+        assert entry["model"] == default_idm_model(module.operator_for(config, (32, 32), 0))
+        assert sorted(entry["by_views"], key=int) == ["1", "2", "4", "8"]
+        assert all(10 < row["psnr"] < 60 and row["seconds_per_image"] > 0 for row in entry["by_views"].values())
+    assert "gain x2 / x4 / x8" in (out / "self-ensemble.md").read_text()
