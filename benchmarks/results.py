@@ -135,13 +135,20 @@ def cs_table() -> str:
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     ensembled = {job.name: load(job) for job in ensemble_jobs()}
     if any(ensembled.values()):
-        row = [cell(load(cs_job(f, r, "idm", picked[r], ensemble=8))) if r in ENSEMBLE_RATIOS else "" for f in CS_SETS for r in RATIOS]
+        row = [cell(load(cs_job(f, r, "idm", picked[r], ensemble=8))) if r in ENSEMBLE_RATIOS else "·" for f in CS_SETS for r in RATIOS]
         lines.append("| IDM shipped, self-ensembled over 8 views (`--self-ensemble 8`, 8× the time) | " + " | ".join(row) + " |")
     lines.append("| IDM published (PSNR only) | " + " | ".join(f"{PUBLISHED_IDM[f][i]:.2f}" for f in CS_SETS for i in range(3)) + " |")
     seconds = [load(cs_job("cbsd68_idm", r, m, picked[r])) for m in ("pinv", "tv", "idm") for r in RATIOS]
     timing = ", ".join(f"{m} {sum(s['seconds_per_image'] for s in seconds[i*3:(i+1)*3] if s) / max(1, sum(1 for s in seconds[i*3:(i+1)*3] if s)):.2f} s"
                        for i, m in enumerate(("pinv", "tv", "idm")))
     lines += ["", f"Seconds per CBSD68 image (mean over ratios): {timing}."]
+    if any(ensembled.values()):
+        pairs = [(load(cs_job("cbsd68_idm", r, "idm", picked[r])), load(cs_job("cbsd68_idm", r, "idm", picked[r], ensemble=8))) for r in ENSEMBLE_RATIOS]
+        times = "; ".join(f"{float(r):.0%}: {one['seconds_per_image']:.1f} s single, {eight['seconds_per_image']:.1f} s self-ensembled"
+                          for r, (one, eight) in zip(ENSEMBLE_RATIOS, pairs) if one and eight)
+        lines += ["", "Self-ensembled row: run at " + ", ".join(f"{float(r):.0%}" for r in ENSEMBLE_RATIOS)
+                  + " only (`·`: not part of the group; `python benchmarks/results.py --run --only idm-x8`)"
+                  + (f"; seconds per CBSD68 image at {times}." if times else ".")]
     missing = [cs_job(f, r, "pnp") for f in CS_SETS for r in RATIOS if load(cs_job(f, r, "pnp")) is None]
     if missing:
         first10 = [REPO / "results" / "pnp" / f"cs{r}-cbsd68_idm-first10-pnp.json" for r in RATIOS]
