@@ -104,6 +104,17 @@ def test_resume_after_a_crash_logs_every_iteration_once(image_folder, tmp_path):
     assert all(float(line.split(",")[1]) != 0.5 for line in log.read_text().splitlines()[1:])
 
 
+def test_a_run_resumed_at_its_end_exports_the_validation_of_its_weights(image_folder, tmp_path):
+    """Resuming a finished run (to export it again) or resuming past the last validation must not
+    ship a card with empty validation: the last logged scores belong to the same weights."""
+    whole = train(_config(image_folder, tmp_path), progress=False)
+    scores = load_idm(whole).training_info["validation"]
+    assert scores and all(np.isfinite(v) for v in scores.values())
+    (tmp_path / "model.json").unlink()
+    again = train(_config(image_folder, tmp_path), resume=True, progress=False)
+    assert load_idm(again).training_info["validation"] == scores
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,16 @@ def logged_seconds(log_path: Path) -> float:
     """Training time summed over every logged iteration (so resumed runs add up correctly)."""
     with open(log_path, newline="") as handle:
         return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+
+
+def last_validation(log_path: Path) -> dict[str, float]:
+    """The last validation scores the log holds (``{}`` if none), so a run resumed past its last
+    validation (or at its very end) still exports the scores of the weights it ships."""
+    if not log_path.is_file():
+        return {}
+    with open(log_path, newline="") as handle:
+        logged = [row["val"] for row in csv.DictReader(handle) if row.get("val")]
+    return json.loads(logged[-1]) if logged else {}
 
 
 def trim_log(log_path: Path, iteration: int) -> None:

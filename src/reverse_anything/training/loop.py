@@ -27,7 +27,7 @@ from ..ema import EMA
 from ..profiling import describe_hardware
 from .config import MEMORY_FORMATS, TrainConfig, learning_rate
 from .distributed import distributed
-from .log import append_row, logged_seconds, open_log
+from .log import append_row, last_validation, logged_seconds, open_log
 from .state import CheckpointState
 from .tasks import IDMTask, TrainingTask, make_task
 from .validation import holdout_files, validation_images
@@ -84,7 +84,7 @@ def _training_loop(task: TrainingTask, rank: int, world: int, resume: bool, prog
     config = run.config
     bar = tqdm(range(run.start, config.iterations), initial=run.start, total=config.iterations, disable=not progress or rank != 0, dynamic_ncols=True)
     began = time.monotonic()
-    last_val: dict[str, float] = {}
+    last_val = last_validation(run.log_path) if run.start else {}
     done = run.start
     for iteration in bar:
         tick = time.monotonic()
