@@ -16,39 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
+from idm_cases import CASES, DATA, held_out_images, measure, operator_for
 from reverse_anything.metrics import psnr
-from reverse_anything.physics import build_operator
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.ensemble import ENSEMBLE_SIZES
 from reverse_anything.solvers.learned import default_idm_model
-from reverse_anything.training.validation import holdout_files, validation_images
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # this benchmark reads the project's shared data
-# (label, operator config without its image size; the issues' settings)
-CASES = (
-    ("CS 10 %", {"operator": "cs", "ratio": 0.1}),
-    ("CS 30 %", {"operator": "cs", "ratio": 0.3}),
-    ("CS 50 %", {"operator": "cs", "ratio": 0.5}),
-    ("CS 30 %, noise 0.03", {"operator": "cs", "ratio": 0.3, "noise_sigma": 0.03}),
-    ("inpainting 30 %", {"operator": "inpainting", "keep_ratio": 0.3}),
-    ("blur σ 2, noise 0.01", {"operator": "blur", "sigma": 2.0, "noise_sigma": 0.01}),
-    ("SR ×4 bicubic", {"operator": "sr", "factor": 4, "kernel": "bicubic"}),
-    ("MRI ×4 random lines", {"operator": "mri", "acceleration": 4, "mask": "random"}),
-)
-SEEDED = {"cs": "perm_seed", "inpainting": "seed", "mri": "seed"}  # one operator draw per image, as the evaluations do
-
-
-def operator_for(config: dict, size: tuple[int, int], index: int):
-    seeded = {SEEDED[config["operator"]]: index} if config["operator"] in SEEDED else {}
-    return build_operator({**config, "image_size": list(size), **seeded})
-
-
-def measure(op, x: torch.Tensor, index: int) -> torch.Tensor:
-    return op(x, generator=torch.Generator().manual_seed(index)) if op.noise_sigma > 0 else op.A(x)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "train").is_dir():
         print(f"self_ensemble: {DATA / 'train'} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
         return 2
-    images = [x.unsqueeze(0) for x in validation_images(holdout_files(DATA / "train", args.holdout), args.size)]
+    images = held_out_images(args.holdout, args.size)
     results: dict = {"command": " ".join(["python", "benchmarks/self_ensemble.py", *(sys.argv[1:] if argv is None else argv)]), "hardware": describe_hardware(), "images": len(images),
                      "size": args.size, "cases": {}}
     for label, config in CASES:

@@ -12,6 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _load(name: str):
+    if str(BENCHMARKS) not in sys.path:  # as when run as a script: shared helpers (idm_cases.py) import by name
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the file executes
@@ -102,3 +104,24 @@ def test_self_ensemble_scores_every_case_with_the_model_idm_picks(tmp_path: Path
         assert sorted(entry["by_views"], key=int) == ["1", "2", "4", "8"]
         assert all(10 < row["psnr"] < 60 and row["seconds_per_image"] > 0 for row in entry["by_views"].values())
     assert "gain x2 / x4 / x8" in (out / "self-ensemble.md").read_text()
+
+
+def test_precision_compares_fp32_and_bf16_side_by_side_with_the_model_idm_picks(tmp_path: Path) -> None:
+    module = _load("precision")
+    if not (module.DATA / "train").is_dir():
+        pytest.skip("needs the project's shared data (../shared/data/train)")
+    from reverse_anything.solvers.learned import default_idm_model
+
+    out = tmp_path / "precision"
+    assert module.main(["--size", "64", "--holdout", "2", "--cases", "CS 10", "SR", "--out", str(out)]) == 0
+    report = json.loads((out / "precision.json").read_text())
+    assert list(report["cases"]) == ["CS 10 %", "SR ×4 bicubic"] and report["threads"] == 1 and report["images"] == 2
+    for label, config in module.CASES:
+        if label in report["cases"]:
+            entry = report["cases"][label]
+            assert entry["model"] == default_idm_model(module.operator_for(config, (64, 64), 0))
+            fp32, bf16 = entry["by_precision"]["fp32"], entry["by_precision"]["bf16"]
+            assert 10 < fp32["psnr"] < 60 and abs(bf16["psnr"] - fp32["psnr"]) < 0.5
+            assert 35 < entry["psnr_bf16_against_fp32"] < 200  # close, yet not the same computation
+            assert entry["speed_up"] == pytest.approx(fp32["seconds_per_image"] / bf16["seconds_per_image"])
+    assert "| SR ×4 bicubic | `sr` |" in (out / "precision.md").read_text()

@@ -92,3 +92,15 @@ def test_self_ensemble_restores_in_colour_and_is_refused_elsewhere(colour_image:
         bad = tmp_path / "bad.png"
         code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(bad)], capsys)
         assert code == 2 and expected in err and not bad.exists()
+
+
+def test_bf16_precision_restores_with_idm_and_is_refused_elsewhere(colour_image: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", "--method", "idm",
+                            "--precision", "bf16", "--output", str(out)], capsys)
+    assert code == 0 and out.is_file() and "PSNR" in stdout
+    for flags, expected in ((["--method", "tv", "--precision", "bf16"], "does not take option(s) precision"),
+                            (["--method", "idm", "--precision", "fp16"], "invalid choice: 'fp16'")):
+        bad = tmp_path / "bad.png"
+        code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(bad)], capsys)
+        assert code == 2 and expected in err and not bad.exists()

@@ -28,6 +28,7 @@ from ..physics import operator_family
 from ..reversible import LeapfrogCoupling, ReversibleSequence
 from .config import JsonConfig
 from .noise_estimator import INJECTOR_POSITIONS, NoiseEstimator, PriorNoiseEstimator
+from .precision import autocast_for, check_precision
 from .serves import check_description, refusal_for
 
 __all__ = ["IDMConfig", "IDM", "BACKBONES", "refusal", "DiffusionStep", "IncompatibleMeasurementError"]
@@ -150,12 +151,15 @@ class DiffusionStep(nn.Module):
         self.t = t
         # w_t = sigmoid(raw) starts at ~0.98: near the exact projection, free to relax for noisy y.
         self.consistency = nn.Parameter(torch.tensor(4.0)) if learn_consistency else None
+        self.precision = "fp32"  # the noise estimator's arithmetic at inference (IDM.set_precision)
 
     def forward(self, x: Tensor, alpha_bar: Tensor, x_init: Tensor, y: Tensor, ratio: Tensor, physics, y_sigma: float = 0.0) -> Tensor:
         a_t = alpha_bar[:, self.t].view(-1, 1, 1, 1)
         a_prev = alpha_bar[:, self.t - 1].view(-1, 1, 1, 1)
         embedding = self.backbone.embedding(a_t.flatten(), ratio)
-        eps = self.backbone(x, embedding, x_init, physics, self.t - 1)
+        with autocast_for(self.precision, x.device.type):
+            eps = self.backbone(x, embedding, x_init, physics, self.t - 1)
+        eps = eps.to(x.dtype)
         x0 = predict_x0(x, eps, a_t)
         if y_sigma > 0 and self.consistency is None:  # NOISY_DATA_STEP (a model that learned its relaxation keeps it)
             rho = y_sigma**2 * a_t / (1.0 - a_t).clamp_min(1e-8)
@@ -184,6 +188,14 @@ class IDM(nn.Module):
         self.chain = ReversibleSequence(steps, memory_saving=config.memory_saving)
         self.help_scale = nn.Parameter(torch.tensor(1.0))
         self.merge_scale = nn.Parameter(torch.tensor(0.0))
+
+    def set_precision(self, precision: str) -> None:
+        """Run the shared noise estimator in ``precision`` (``fp32`` or ``bf16``; :mod:`.precision`) at
+        inference; everything else stays float32.  Not saved with the model."""
+        check_precision(precision)
+        for module in self.modules():
+            if isinstance(module, DiffusionStep):
+                module.precision = precision
 
     def check_physics(self, physics: object) -> None:
         """Refuse operators the model was not trained for, with a one-line reason."""

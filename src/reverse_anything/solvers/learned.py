@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..models.precision import check_precision
 from ..physics import operator_family
 from .base import Restorer
 from .ensemble import check_ensemble_size, self_ensemble
@@ -103,13 +104,15 @@ class IDMRestorer(Restorer):
     size (``progress`` then shows a bar over the tiles). ``self_ensemble`` (1, 2, 4 or 8) restores that
     many flipped / rotated views of each measurement and averages them (:mod:`.ensemble`): that many
     times the time, for a few tenths of a dB (+0.19 dB at CS 10 % with 8 on the held-out crops).
+    ``precision="bf16"`` runs the noise estimator under bfloat16 autocast (:mod:`~reverse_anything.models.precision`):
+    about half the time where the hardware computes bf16 natively, for about 0.01 dB.
     """
 
     name = "idm"
 
     def __init__(
         self, model: str | None = None, device: str | None = None, progress: bool = False, tile_batch: int = 4, zero_shot: bool = False,
-        self_ensemble: int = 1,
+        self_ensemble: int = 1, precision: str = "fp32",
     ) -> None:
         if tile_batch < 1:
             raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
@@ -118,6 +121,7 @@ class IDMRestorer(Restorer):
         self.requested, self.device, self.progress, self.tile_batch = model, device or "cpu", progress, tile_batch
         self.zero_shot = zero_shot
         self.ensemble_size = check_ensemble_size(self_ensemble)
+        self.precision = check_precision(precision)
         self._loaded: dict[str, nn.Module] = {}
         if model is not None:
             self._network_for(None)  # load now: a bad name or file fails at once
@@ -128,6 +132,7 @@ class IDMRestorer(Restorer):
         name = self.requested if self.requested is not None else default_idm_model(op)
         if name not in self._loaded:
             self._loaded[name] = load_idm(name, device=self.device)
+            self._loaded[name].set_precision(self.precision)
         self.model, self.model_name = self._loaded[name], name  # what the last measurement got, for reports
         return self.model
 

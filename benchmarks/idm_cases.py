@@ -1,0 +1,43 @@
+"""The settings the shipped IDM models serve, and the held-out images the inference benchmarks score them on.
+
+Shared by ``self_ensemble.py`` and ``precision.py`` (run from the repository root; a script's own
+folder is on ``sys.path``, so ``import idm_cases`` finds this file).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from reverse_anything.physics import build_operator
+from reverse_anything.training.validation import holdout_files, validation_images
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # the inference benchmarks read the project's shared data
+# (label, operator config without its image size; the issues' settings)
+CASES = (
+    ("CS 10 %", {"operator": "cs", "ratio": 0.1}),
+    ("CS 30 %", {"operator": "cs", "ratio": 0.3}),
+    ("CS 50 %", {"operator": "cs", "ratio": 0.5}),
+    ("CS 30 %, noise 0.03", {"operator": "cs", "ratio": 0.3, "noise_sigma": 0.03}),
+    ("inpainting 30 %", {"operator": "inpainting", "keep_ratio": 0.3}),
+    ("blur σ 2, noise 0.01", {"operator": "blur", "sigma": 2.0, "noise_sigma": 0.01}),
+    ("SR ×4 bicubic", {"operator": "sr", "factor": 4, "kernel": "bicubic"}),
+    ("MRI ×4 random lines", {"operator": "mri", "acceleration": 4, "mask": "random"}),
+)
+SEEDED = {"cs": "perm_seed", "inpainting": "seed", "mri": "seed"}  # one operator draw per image, as the evaluations do
+
+
+def operator_for(config: dict, size: tuple[int, int], index: int):
+    """The case's operator for image ``index`` (its own permutation / mask drawn from the index)."""
+    seeded = {SEEDED[config["operator"]]: index} if config["operator"] in SEEDED else {}
+    return build_operator({**config, "image_size": list(size), **seeded})
+
+
+def measure(op, x: torch.Tensor, index: int) -> torch.Tensor:
+    """``y = A x`` (+ noise seeded by the image index, so every method sees the same ``y``)."""
+    return op(x, generator=torch.Generator().manual_seed(index)) if op.noise_sigma > 0 else op.A(x)
+
+
+def held_out_images(holdout: int, size: int) -> list[torch.Tensor]:
+    """Centre crops (Y, ``(1, 1, s, s)``) of the last ``holdout`` files of ``train/``, which no model trains on."""
+    return [x.unsqueeze(0) for x in validation_images(holdout_files(DATA / "train", holdout), size)]
