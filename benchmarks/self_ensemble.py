@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from idm_cases import CASES, DATA, held_out_images, measure, operator_for
 from reverse_anything.metrics import psnr
 from reverse_anything.profiling import describe_hardware
