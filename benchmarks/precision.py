@@ -2,10 +2,11 @@
 
 On the held-out training images (the last 6 files of ``train/``, centre crops of ``--size`` pixels,
 Y), each case's measurement is restored by the model ``--method idm`` picks, in fp32 and in bf16,
-interleaved image by image (the order alternating) after one untimed warm-up, on ``--threads``
-threads. Prints and writes a JSON and a markdown table: PSNR of each, their difference, the
-agreement of the two outputs, and the time ratio, measured side by side in one run. Only held-out
-images: the test sets are scored by ``benchmarks/results.py``.
+and by ``tv`` at its tuned defaults, interleaved image by image (the order rotating) after one
+untimed warm-up, on ``--threads`` threads. Prints and writes a JSON and a markdown table: PSNR of
+each, the agreement of the two IDM outputs, and the time ratios (bf16 against fp32, and against
+``tv``: issue #13 asks for ``idm`` faster than ``tv``), measured side by side in one run. Only
+held-out images: the test sets are scored by ``benchmarks/results.py``.
 
     python benchmarks/precision.py --threads 1 --out results/precision
 """
@@ -37,39 +38,45 @@ def score_case(config: dict, images: list[torch.Tensor]) -> dict:
     """Both precisions on every image of one case, interleaved; per precision mean PSNR and seconds."""
     model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))  # what --method idm picks
     restorers = {p: get_restorer("idm", model=model, precision=p) for p in PRECISIONS}  # loaded here, untimed
+    restorers["tv"] = get_restorer("tv")
     warm_op = operator_for(config, tuple(images[0].shape[-2:]), 0)
     for restore in restorers.values():
         restore(warm_op, measure(warm_op, images[0], 0))
-    scores = {p: [] for p in PRECISIONS}
-    seconds = {p: 0.0 for p in PRECISIONS}
+    scores: dict[str, list[float]] = {name: [] for name in restorers}
+    seconds = {name: 0.0 for name in restorers}
     agreement = []
     for index, x in enumerate(images):
         op = operator_for(config, tuple(x.shape[-2:]), index)
         y = measure(op, x, index)
-        order = list(PRECISIONS) if index % 2 == 0 else list(reversed(PRECISIONS))
+        names = list(restorers)
+        order = names[index % len(names):] + names[:index % len(names)]
         outputs = {}
-        for precision in order:
-            outputs[precision], spent = _timed(restorers[precision], op, y)
-            seconds[precision] += spent
-            scores[precision].append(psnr(outputs[precision].clamp(0, 1), x, data_range=1.0).item())
+        for name in order:
+            outputs[name], spent = _timed(restorers[name], op, y)
+            seconds[name] += spent
+            scores[name].append(psnr(outputs[name].clamp(0, 1), x, data_range=1.0).item())
         agreement.append(psnr(outputs["bf16"].clamp(0, 1), outputs["fp32"].clamp(0, 1), data_range=1.0).item())
-    by_precision = {p: {"psnr": sum(scores[p]) / len(images), "seconds_per_image": seconds[p] / len(images)} for p in PRECISIONS}
-    return {"model": model, "operator": config, "by_precision": by_precision,
+    by_method = {name: {"psnr": sum(scores[name]) / len(images), "seconds_per_image": seconds[name] / len(images)} for name in restorers}
+    tv = by_method.pop("tv")
+    return {"model": model, "operator": config, "by_precision": by_method, "tv": tv,
             "psnr_bf16_against_fp32": sum(agreement) / len(agreement),
-            "speed_up": by_precision["fp32"]["seconds_per_image"] / by_precision["bf16"]["seconds_per_image"]}
+            "speed_up": by_method["fp32"]["seconds_per_image"] / by_method["bf16"]["seconds_per_image"],
+            "tv_time_over_bf16": tv["seconds_per_image"] / by_method["bf16"]["seconds_per_image"]}
 
 
 def markdown(results: dict) -> str:
     lines = [f"IDM noise estimator in bf16 (autocast) against fp32, {results['images']} held-out training crops "
              f"({results['size']}², Y), interleaved in one run; {results['hardware']}; native bf16 on this CPU: "
              f"{'yes' if results['native_bf16'] else 'no'}. Command: `{results['command']}`.", "",
-             "| operator | model | fp32 PSNR | bf16 PSNR | bf16 − fp32 | bf16 output against fp32 (PSNR) | fp32 s / image | bf16 s / image | speed-up |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| operator | model | fp32 PSNR | bf16 PSNR | bf16 − fp32 | bf16 output against fp32 (PSNR) | `tv` PSNR "
+             "| fp32 s / image | bf16 s / image | `tv` s / image | bf16 speed-up | `tv` time / bf16 time |",
+             "|---|---|" + "---:|" * 10]
     for label, entry in results["cases"].items():
-        fp32, bf16 = entry["by_precision"]["fp32"], entry["by_precision"]["bf16"]
+        fp32, bf16, tv = entry["by_precision"]["fp32"], entry["by_precision"]["bf16"], entry["tv"]
         lines.append(f"| {label} | `{entry['model']}` | {fp32['psnr']:.3f} | {bf16['psnr']:.3f} | {bf16['psnr'] - fp32['psnr']:+.3f} | "
-                     f"{entry['psnr_bf16_against_fp32']:.1f} | {fp32['seconds_per_image']:.2f} | {bf16['seconds_per_image']:.2f} | "
-                     f"{entry['speed_up']:.2f}× |")
+                     f"{entry['psnr_bf16_against_fp32']:.1f} | {tv['psnr']:.2f} | {fp32['seconds_per_image']:.2f} | "
+                     f"{bf16['seconds_per_image']:.2f} | {tv['seconds_per_image']:.2f} | {entry['speed_up']:.2f}× | {entry['tv_time_over_bf16']:.2f}× |")
+    lines += ["", "`tv time / bf16 time` above 1: `idm` in bf16 is faster than `tv` on that setting."]
     return "\n".join(lines) + "\n"
 
 

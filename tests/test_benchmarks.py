@@ -124,4 +124,6 @@ def test_precision_compares_fp32_and_bf16_side_by_side_with_the_model_idm_picks(
             assert 10 < fp32["psnr"] < 60 and abs(bf16["psnr"] - fp32["psnr"]) < 0.5
             assert 35 < entry["psnr_bf16_against_fp32"] < 200  # close, yet not the same computation
             assert entry["speed_up"] == pytest.approx(fp32["seconds_per_image"] / bf16["seconds_per_image"])
+            assert 10 < entry["tv"]["psnr"] < 60
+            assert entry["tv_time_over_bf16"] == pytest.approx(entry["tv"]["seconds_per_image"] / bf16["seconds_per_image"])
     assert "| SR ×4 bicubic | `sr` |" in (out / "precision.md").read_text()
