@@ -82,25 +82,14 @@ def test_impossible_training_settings(flags, tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 
-def test_self_ensemble_restores_in_colour_and_is_refused_elsewhere(colour_image: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("option, good, bad, refusal", [("--self-ensemble", "2", "3", "invalid choice: 3"),
+                                                         ("--precision", "bf16", "fp16", "invalid choice: 'fp16'")])
+def test_idm_options_restore_in_colour_and_are_refused_elsewhere(option, good, bad, refusal, colour_image: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out.png"
-    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", "--method", "idm",
-                            "--self-ensemble", "2", "--output", str(out)], capsys)
+    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", "--method", "idm", option, good, "--output", str(out)], capsys)
     assert code == 0 and out.is_file() and "PSNR" in stdout
-    for flags, expected in ((["--method", "tv", "--self-ensemble", "2"], "does not take option(s) self_ensemble"),
-                            (["--method", "idm", "--self-ensemble", "3"], "invalid choice: 3")):
-        bad = tmp_path / "bad.png"
-        code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(bad)], capsys)
-        assert code == 2 and expected in err and not bad.exists()
-
-
-def test_bf16_precision_restores_with_idm_and_is_refused_elsewhere(colour_image: Path, tmp_path: Path, capsys) -> None:
-    out = tmp_path / "out.png"
-    code, stdout, _ = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", "--method", "idm",
-                            "--precision", "bf16", "--output", str(out)], capsys)
-    assert code == 0 and out.is_file() and "PSNR" in stdout
-    for flags, expected in ((["--method", "tv", "--precision", "bf16"], "does not take option(s) precision"),
-                            (["--method", "idm", "--precision", "fp16"], "invalid choice: 'fp16'")):
-        bad = tmp_path / "bad.png"
-        code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(bad)], capsys)
-        assert code == 2 and expected in err and not bad.exists()
+    keyword = option.lstrip("-").replace("-", "_")
+    for flags, expected in ((["--method", "tv", option, good], f"does not take option(s) {keyword}"), (["--method", "idm", option, bad], refusal)):
+        wrong = tmp_path / "bad.png"
+        code, _, err = _run(["restore", "--image", str(colour_image), "--ratio", "0.3", *flags, "--output", str(wrong)], capsys)
+        assert code == 2 and expected in err and not wrong.exists()
