@@ -35,11 +35,11 @@ def _timed(restore, op, y) -> tuple[torch.Tensor, float]:
 
 
 def score_case(config: dict, images: list[torch.Tensor]) -> dict:
-    """Both precisions on every image of one case, interleaved; per precision mean PSNR and seconds."""
-    model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))  # what --method idm picks
+    """Both precisions and ``tv`` on every image of one case, interleaved; mean PSNR and seconds of each."""
+    warm_op = operator_for(config, tuple(images[0].shape[-2:]), 0)
+    model = default_idm_model(warm_op)  # what --method idm picks
     restorers = {p: get_restorer("idm", model=model, precision=p) for p in PRECISIONS}  # loaded here, untimed
     restorers["tv"] = get_restorer("tv")
-    warm_op = operator_for(config, tuple(images[0].shape[-2:]), 0)
     for restore in restorers.values():
         restore(warm_op, measure(warm_op, images[0], 0))
     scores: dict[str, list[float]] = {name: [] for name in restorers}

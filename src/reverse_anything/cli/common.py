@@ -57,8 +57,8 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
                        help="idm: average the restorations of N flipped / rotated views of the measurement, N in 1, 2, 4, 8 "
                             "(N times the time, a few tenths of a dB better; default 1)")
     group.add_argument("--precision", choices=tuple(PRECISIONS),
-                       help="idm: arithmetic of the noise estimator (default fp32); bf16 takes about half the time on CPUs "
-                            "with native bf16 (AVX512-BF16, AMX) and on GPUs, for about 0.01 dB (results/precision/)")
+                       help="idm: arithmetic of the noise estimator (default fp32); bf16 took about half the time on a CPU "
+                            "with native bf16 (AVX512-BF16), within 0.02 dB (results/precision/)")
     group.add_argument("--steps", type=positive_int,
                        help="ddpm / ddnm / pnp: sampling or denoising steps (default 1000 / 100 / tuned per operator)")
     group.add_argument("--progress", action="store_true", help="progress bar for the method's iterations")

@@ -105,7 +105,7 @@ class IDMRestorer(Restorer):
     many flipped / rotated views of each measurement and averages them (:mod:`.ensemble`): that many
     times the time, for a few tenths of a dB (+0.19 dB at CS 10 % with 8 on the held-out crops).
     ``precision="bf16"`` runs the noise estimator under bfloat16 autocast (:mod:`~reverse_anything.models.precision`):
-    about half the time where the hardware computes bf16 natively, for about 0.01 dB.
+    about half the time on a CPU that computes bf16 natively, within 0.02 dB (``benchmarks/precision.py``).
     """
 
     name = "idm"
