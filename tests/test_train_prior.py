@@ -96,3 +96,25 @@ def test_training_data_is_an_explicit_folder(tmp_path):
         TrainConfig(out=str(tmp_path)).validate()
     with pytest.raises(ValueError, match="missing"):  # checked where the images are read, so configs load anywhere
         train(TrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path / "run")), progress=False)
+
+
+def test_fine_tuning_with_fewer_steps_resamples_the_per_step_weights(image_folder, prior_stem, tmp_path):
+    """``--init-from`` a T = 4 model with ``steps = 2``: the shared network carries over, new step t' takes old step
+    2t' (injectors, mixing v, schedule row), and the result loads and restores."""
+    four = train(_idm_config(image_folder, tmp_path / "four", prior_stem, iterations=2, warmup=0,
+                             model={"steps": 4, "step_mixing": 0.1, "start": "unbiased"}), progress=False)
+    two = train(_idm_config(image_folder, tmp_path / "two", None, init_prior=None, init_from=f"{four}.safetensors",
+                            iterations=1, lr=1e-12, warmup=0, ema=0.0, model={"steps": 2}), progress=False)
+    a, b = load_idm(f"{four}.safetensors"), load_idm(f"{two}.safetensors")
+    assert (a.config.steps, b.config.steps) == (4, 2)
+    injector = lambda model: model.chain.couplings[0].F.backbone.down_stages[0].sequence.couplings[0].F  # noqa: E731
+    for new_index, old_index in ((0, 1), (1, 3)):  # new steps 1, 2 <- old steps 2, 4
+        torch.testing.assert_close(injector(b).to_image[new_index].weight, injector(a).to_image[old_index].weight, rtol=1e-6, atol=1e-9)
+    # chain coupling i runs step T - i: new coupling 0 (t' = 2) <- old coupling 0 (t = 4), new 1 (t' = 1) <- old 2 (t = 2)
+    torch.testing.assert_close(b.chain.couplings[1].v_logit, a.chain.couplings[2].v_logit, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(b.schedule.phi.head.weight, a.schedule.phi.head.weight[[1, 3]], rtol=1e-6, atol=1e-9)
+    backbone = lambda model: model.chain.couplings[0].F.backbone.conv_in.weight  # noqa: E731
+    torch.testing.assert_close(backbone(b), backbone(a), rtol=1e-6, atol=1e-9)
+    op = CompressedSensing(0.3, (32, 32))
+    with torch.no_grad():
+        assert torch.isfinite(b(op.A(torch.rand(1, 1, 32, 32)), op)).all()

@@ -19,6 +19,7 @@ from ...models.checkpoint import MODEL_FORMAT, ModelFileError, load_ddpm, load_u
 from ...models.ddpm import DDPMNet
 from ...models.from_prior import load_prior_weights, move_injectors, prior_idm_config
 from ...models.idm import IDM, LEGACY_OPERATOR_KEYS, IDMConfig
+from ...models.step_count import resample_steps
 from ...physics import CompressedSensing
 from ...physics.compressed_sensing import BLOCK_SIZE
 from ..config import TrainConfig
@@ -85,8 +86,9 @@ class IDMTask(TrainingTask):
     model_format = MODEL_FORMAT
     model_kind = "IDM"
     run_keys = frozenset({"memory_saving", "serves", "extra", *LEGACY_OPERATOR_KEYS})  # legacy: cards made before `serves`
-    # injector: the weights move between the coupling slots (move_injectors); start: no weights depend on it
-    overridable_keys = frozenset({"injector", "start"})
+    # injector: the weights move between the coupling slots (move_injectors); start: no weights depend on it;
+    # steps: the per-step weights are resampled (resample_steps), to fine-tune a shorter, faster sampler
+    overridable_keys = frozenset({"injector", "start", "steps"})
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -110,6 +112,7 @@ class IDMTask(TrainingTask):
         config: IDMConfig = model.config  # type: ignore[assignment]
         if config.backbone == "prior":  # the injectors may have moved (--init-from an "after" model, injector "before")
             tensors = move_injectors(tensors, self.init_architecture.get("injector", "before"), config.injector)
+        tensors = resample_steps(tensors, int(self.init_architecture.get("steps", config.steps)), config.steps)
         try:
             load_unique_state_dict(model, tensors)
         except ModelFileError as error:
