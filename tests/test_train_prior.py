@@ -8,6 +8,7 @@ import torch
 
 from reverse_anything.models.checkpoint import load_ddpm, load_idm
 from reverse_anything.models.from_prior import idm_from_prior
+from reverse_anything.models.step_count import matched_schedule_s
 from reverse_anything.physics import CompressedSensing
 from reverse_anything.training import TrainConfig, train
 
@@ -107,6 +108,7 @@ def test_fine_tuning_with_fewer_steps_resamples_the_per_step_weights(image_folde
                             iterations=1, lr=1e-12, warmup=0, ema=0.0, model={"steps": 2}), progress=False)
     a, b = load_idm(f"{four}.safetensors"), load_idm(f"{two}.safetensors")
     assert (a.config.steps, b.config.steps) == (4, 2)
+    assert b.config.schedule_s == matched_schedule_s(4, a.config.schedule_s, 2) < a.config.schedule_s  # same start level
     injector = lambda model: model.chain.couplings[0].F.backbone.down_stages[0].sequence.couplings[0].F  # noqa: E731
     for new_index, old_index in ((0, 1), (1, 3)):  # new steps 1, 2 <- old steps 2, 4
         torch.testing.assert_close(injector(b).to_image[new_index].weight, injector(a).to_image[old_index].weight, rtol=1e-6, atol=1e-9)

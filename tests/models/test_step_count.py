@@ -6,7 +6,7 @@ import torch
 
 from reverse_anything.models.checkpoint import load_unique_state_dict, unique_state_dict
 from reverse_anything.models.idm import IDM, IDMConfig
-from reverse_anything.models.step_count import resample_steps, source_step
+from reverse_anything.models.step_count import matched_schedule_s, resample_steps, source_step
 
 SMALL = dict(channels=(8, 32), depth=(1, 1), embed_dim=8, learn_consistency=True)
 
@@ -54,3 +54,17 @@ def test_the_same_length_is_the_identity_and_bad_lengths_are_refused():
         resample_steps(tensors, 3, 0)
     with pytest.raises(ValueError, match="beyond"):
         resample_steps(tensors, 2, 1)  # the weights hold 3 steps, not 2
+
+
+def test_the_matched_schedule_starts_a_shorter_chain_at_the_old_level():
+    from reverse_anything.diffusion.schedules import CosineSchedule
+
+    levels = lambda steps, s: CosineSchedule(steps, s)(torch.zeros(1, 1, 8, 8))[0]  # noqa: E731
+    assert matched_schedule_s(8, 2.0, 8) == pytest.approx(2.0, abs=1e-4)
+    s = matched_schedule_s(8, 2.0, 4)
+    assert s < 2.0  # fewer steps need larger betas to reach the same noise
+    eight, four = levels(8, 2.0), levels(4, s)
+    assert four[-1].item() == pytest.approx(eight[-1].item(), abs=1e-4)
+    torch.testing.assert_close(four, eight[::2], atol=0.03, rtol=0)  # the 4 levels nearly repeat the even 8 ones
+    assert levels(4, 2.0)[-1].item() > eight[-1].item() + 0.1  # what keeping s would have done
+    assert matched_schedule_s(8, 2.0, 12) > 2.0

@@ -7,17 +7,23 @@ the old step at the same place in the chain, ``t = round(t' T / T')``: its injec
 mixing ``v``, its learned consistency weight and its row of the schedule's per-step output. From T = 8 to
 T' = 4 the new steps 1..4 take the old 2, 4, 6, 8, so the start step stays the start step.
 
-The result is not the same function: the cosine base of the schedule spreads the same noise range over fewer
-steps, so each step jumps further. It is a starting point for fine-tuning (``train --init-from`` with another
-``model.steps``), much closer than a fresh model (the pilot in ``results/pilots-steps/`` measures how close).
+The cosine base of Eq. 2 with the same ``s`` would start a shorter chain at a cleaner level (T = 4, s = 2:
+``alpha_bar_T`` = 0.28 against 0.12 for T = 8), so :func:`matched_schedule_s` picks the ``s`` whose chain starts
+at the old level; then the T = 4 levels (0.95, 0.75, 0.42, 0.12) nearly repeat T = 8's even ones (0.95, 0.75,
+0.40, 0.12). The result is still not the same function (each step jumps further): it is a starting point for
+fine-tuning (``train --init-from`` with another ``model.steps``), much closer than a fresh model (the pilot in
+``results/pilots-steps/`` measures how close).
 """
 from __future__ import annotations
 
+import math
 import re
 
 from torch import Tensor
 
-__all__ = ["resample_steps", "source_step"]
+from ..diffusion.schedules import CosineSchedule, alpha_bar_from_betas, cosine_betas
+
+__all__ = ["resample_steps", "source_step", "matched_schedule_s"]
 
 _INJECTOR = re.compile(r"(\.(?:to_image|to_features)\.)(\d+)(\.)")  # index t - 1, inside the shared backbone
 _CHAIN_STEP = re.compile(r"^chain\.couplings\.(\d+)\.(v_logit|F\.consistency)$")  # index T - t (the chain runs t = T .. 1)
@@ -56,3 +62,22 @@ def resample_steps(tensors: dict[str, Tensor], old_steps: int, new_steps: int) -
         else:
             out[name] = value
     return out
+
+
+def _start_level(steps: int, s: float) -> float:
+    """``alpha_bar_T`` of the cosine base (clipped as every schedule clips it)."""
+    bounds = CosineSchedule(steps, s)
+    return alpha_bar_from_betas(cosine_betas(steps, s).clamp(bounds.beta_min, bounds.beta_max))[-1].item()
+
+
+def matched_schedule_s(old_steps: int, old_s: float, new_steps: int) -> float:
+    """The cosine base's ``s`` for ``new_steps`` steps that starts at the same level ``alpha_bar_T`` as
+    ``old_steps`` steps with ``old_s`` (the start level rises with ``s``; found by bisection on ``log s``)."""
+    target = _start_level(old_steps, old_s)
+    low, high = math.log(1e-2), math.log(1e3)
+    if not _start_level(new_steps, math.exp(low)) <= target <= _start_level(new_steps, math.exp(high)):
+        raise ValueError(f"no schedule_s gives {new_steps} steps the start level of {old_steps} steps with s = {old_s}")
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _start_level(new_steps, math.exp(middle)) < target else (low, middle)
+    return round(math.exp((low + high) / 2), 4)

@@ -19,7 +19,7 @@ from ...models.checkpoint import MODEL_FORMAT, ModelFileError, load_ddpm, load_u
 from ...models.ddpm import DDPMNet
 from ...models.from_prior import load_prior_weights, move_injectors, prior_idm_config
 from ...models.idm import IDM, LEGACY_OPERATOR_KEYS, IDMConfig
-from ...models.step_count import resample_steps
+from ...models.step_count import matched_schedule_s, resample_steps
 from ...physics import CompressedSensing
 from ...physics.compressed_sensing import BLOCK_SIZE
 from ..config import TrainConfig
@@ -87,8 +87,9 @@ class IDMTask(TrainingTask):
     model_kind = "IDM"
     run_keys = frozenset({"memory_saving", "serves", "extra", *LEGACY_OPERATOR_KEYS})  # legacy: cards made before `serves`
     # injector: the weights move between the coupling slots (move_injectors); start: no weights depend on it;
-    # steps: the per-step weights are resampled (resample_steps), to fine-tune a shorter, faster sampler
-    overridable_keys = frozenset({"injector", "start", "steps"})
+    # steps: the per-step weights are resampled (resample_steps), to fine-tune a shorter, faster sampler,
+    # and schedule_s (no weights depend on it) follows unless the run sets it (matched_schedule_s)
+    overridable_keys = frozenset({"injector", "start", "steps", "schedule_s"})
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -103,6 +104,14 @@ class IDMTask(TrainingTask):
         if self.config.init_prior:
             self.prior = load_ddpm(self.config.init_prior)
             self.config.model = prior_idm_config(self.prior, **self.config.model).to_dict()
+
+    def _inherit_architecture(self, inherited: dict, requested: dict) -> dict:
+        """Also: another ``steps`` than the ``--init-from`` model's takes the ``schedule_s`` that keeps its start level."""
+        merged = super()._inherit_architecture(inherited, requested)
+        old_steps, new_steps = inherited.get("steps"), merged.get("steps")
+        if old_steps is not None and new_steps != old_steps and "schedule_s" not in requested:
+            merged["schedule_s"] = matched_schedule_s(int(old_steps), float(inherited.get("schedule_s", 2.0)), int(new_steps))
+        return merged
 
     def load_initial_weights(self, model: nn.Module) -> None:
         if self.prior is not None:
