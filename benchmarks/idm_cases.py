@@ -5,10 +5,12 @@ folder is on ``sys.path``, so ``import idm_cases`` finds this file).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
 
+from reverse_anything.metrics import psnr
 from reverse_anything.physics import build_operator
 from reverse_anything.training.validation import holdout_files, validation_images
 
@@ -41,3 +43,29 @@ def measure(op, x: torch.Tensor, index: int) -> torch.Tensor:
 def held_out_images(holdout: int, size: int) -> list[torch.Tensor]:
     """Centre crops (Y, ``(1, 1, s, s)``) of the last ``holdout`` files of ``train/``, which no model trains on."""
     return [x.unsqueeze(0) for x in validation_images(holdout_files(DATA / "train", holdout), size)]
+
+
+def interleaved(restorers: dict, config: dict, images: list[torch.Tensor]) -> tuple[dict[str, dict], list[dict[str, torch.Tensor]]]:
+    """Every restorer on every image of one case, side by side: one untimed warm-up each, then image by image
+    with the order rotating, so a load change on a shared machine falls on all of them alike.
+
+    Returns ``{name: {"psnr", "seconds_per_image"}}`` (means) and each image's outputs by name."""
+    warm_op = operator_for(config, tuple(images[0].shape[-2:]), 0)
+    for restore in restorers.values():
+        restore(warm_op, measure(warm_op, images[0], 0))
+    names = list(restorers)
+    scores: dict[str, list[float]] = {name: [] for name in names}
+    seconds = dict.fromkeys(names, 0.0)
+    outputs = []
+    for index, x in enumerate(images):
+        op = operator_for(config, tuple(x.shape[-2:]), index)
+        y = measure(op, x, index)
+        restored = {}
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            began = time.perf_counter()
+            restored[name] = restorers[name](op, y)
+            seconds[name] += time.perf_counter() - began
+            scores[name].append(psnr(restored[name].clamp(0, 1), x, data_range=1.0).item())
+        outputs.append(restored)
+    means = {name: {"psnr": sum(scores[name]) / len(images), "seconds_per_image": seconds[name] / len(images)} for name in names}
+    return means, outputs

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from idm_cases import CASES, DATA, held_out_images, measure, operator_for
+from idm_cases import CASES, DATA, held_out_images, interleaved, operator_for
 from reverse_anything.metrics import psnr
 from reverse_anything.models.precision import PRECISIONS, native_bf16
 from reverse_anything.profiling import describe_hardware
@@ -28,35 +27,13 @@ from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.learned import default_idm_model
 
 
-def _timed(restore, op, y) -> tuple[torch.Tensor, float]:
-    began = time.perf_counter()
-    restored = restore(op, y)
-    return restored, time.perf_counter() - began
-
-
 def score_case(config: dict, images: list[torch.Tensor]) -> dict:
     """Both precisions and ``tv`` on every image of one case, interleaved; mean PSNR and seconds of each."""
-    warm_op = operator_for(config, tuple(images[0].shape[-2:]), 0)
-    model = default_idm_model(warm_op)  # what --method idm picks
+    model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))  # what --method idm picks
     restorers = {p: get_restorer("idm", model=model, precision=p) for p in PRECISIONS}  # loaded here, untimed
     restorers["tv"] = get_restorer("tv")
-    for restore in restorers.values():
-        restore(warm_op, measure(warm_op, images[0], 0))
-    scores: dict[str, list[float]] = {name: [] for name in restorers}
-    seconds = {name: 0.0 for name in restorers}
-    agreement = []
-    for index, x in enumerate(images):
-        op = operator_for(config, tuple(x.shape[-2:]), index)
-        y = measure(op, x, index)
-        names = list(restorers)
-        order = names[index % len(names):] + names[:index % len(names)]
-        outputs = {}
-        for name in order:
-            outputs[name], spent = _timed(restorers[name], op, y)
-            seconds[name] += spent
-            scores[name].append(psnr(outputs[name].clamp(0, 1), x, data_range=1.0).item())
-        agreement.append(psnr(outputs["bf16"].clamp(0, 1), outputs["fp32"].clamp(0, 1), data_range=1.0).item())
-    by_method = {name: {"psnr": sum(scores[name]) / len(images), "seconds_per_image": seconds[name] / len(images)} for name in restorers}
+    by_method, outputs = interleaved(restorers, config, images)
+    agreement = [psnr(out["bf16"].clamp(0, 1), out["fp32"].clamp(0, 1), data_range=1.0).item() for out in outputs]
     tv = by_method.pop("tv")
     return {"model": model, "operator": config, "by_precision": by_method, "tv": tv,
             "psnr_bf16_against_fp32": sum(agreement) / len(agreement),

@@ -127,3 +127,27 @@ def test_precision_compares_fp32_and_bf16_side_by_side_with_the_model_idm_picks(
             assert 10 < entry["tv"]["psnr"] < 60
             assert entry["tv_time_over_bf16"] == pytest.approx(entry["tv"]["seconds_per_image"] / bf16["seconds_per_image"])
     assert "| SR ×4 bicubic | `sr` |" in (out / "precision.md").read_text()
+
+
+def test_step_count_sets_a_re_stepped_model_beside_the_shipped_one_and_tv(tmp_path: Path) -> None:
+    module = _load("step_count")
+    if not (module.DATA / "train").is_dir():
+        pytest.skip("needs the project's shared data (../shared/data/train)")
+    from reverse_anything.models.checkpoint import load_idm, save_idm, unique_state_dict
+    from reverse_anything.models.idm import IDM, IDMConfig
+    from reverse_anything.models.step_count import matched_schedule_s, resample_steps
+
+    shipped = load_idm("cs-0.3")
+    settings = {**shipped.config.to_dict(), "steps": 4, "schedule_s": matched_schedule_s(8, shipped.config.schedule_s, 4)}
+    four = IDM(IDMConfig.from_dict(settings))
+    four.load_state_dict(resample_steps(unique_state_dict(shipped), 8, 4), strict=False)
+    save_idm(four, tmp_path / "t4")
+    out = tmp_path / "steps"
+    assert module.main(["--case", "CS 30 %", "--models", "cs-0.3", str(tmp_path / "t4.safetensors"), "--size", "64",
+                        "--holdout", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "step-count.json").read_text())
+    assert [row["steps"] for row in report["rows"]] == [8, 4] and report["case"] == "CS 30 %" and report["images"] == 2
+    assert all(10 < row["psnr"] < 60 and row["seconds_per_image"] > 0 for row in report["rows"] + [report["tv"]])
+    assert report["rows"][0]["psnr"] > report["rows"][1]["psnr"]  # the re-stepped model is not fine-tuned yet
+    assert "| `cs-0.3` | 8 |" in (out / "step-count.md").read_text()
+    assert module.main(["--case", "CS", "--models", "cs-0.3"]) == 2  # several cases match: refused
