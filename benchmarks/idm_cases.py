@@ -5,6 +5,7 @@ folder is on ``sys.path``, so ``import idm_cases`` finds this file).
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -69,3 +70,11 @@ def interleaved(restorers: dict, config: dict, images: list[torch.Tensor]) -> tu
         outputs.append(restored)
     means = {name: {"psnr": sum(scores[name]) / len(images), "seconds_per_image": seconds[name] / len(images)} for name in names}
     return means, outputs
+
+
+def write_report(out: Path, stem: str, results: dict, table: str) -> None:
+    """``out/stem.json`` and ``out/stem.md``, and the table printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table)
+    print(table)

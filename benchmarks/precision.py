@@ -13,13 +13,12 @@ held-out images: the test sets are scored by ``benchmarks/results.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from idm_cases import CASES, DATA, held_out_images, interleaved, operator_for
+from idm_cases import CASES, DATA, held_out_images, interleaved, operator_for, write_report
 from reverse_anything.metrics import psnr
 from reverse_anything.models.precision import PRECISIONS, native_bf16
 from reverse_anything.profiling import describe_hardware
@@ -78,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = results["cases"][label] = score_case(config, images)
         print(f"{label} ({entry['model']}): bf16 − fp32 {entry['by_precision']['bf16']['psnr'] - entry['by_precision']['fp32']['psnr']:+.3f} dB, "
               f"{entry['speed_up']:.2f}× faster", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "precision.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (args.out / "precision.md").write_text(table)
-    print(table)
+    write_report(args.out, "precision", results, markdown(results))
     return 0
 
 

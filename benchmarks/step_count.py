@@ -13,13 +13,12 @@ the test sets are scored by ``benchmarks/results.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from idm_cases import CASES, DATA, held_out_images, interleaved
+from idm_cases import CASES, DATA, held_out_images, interleaved, write_report
 from reverse_anything.models.checkpoint import load_idm
 from reverse_anything.models.precision import PRECISIONS
 from reverse_anything.profiling import describe_hardware
@@ -73,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"command": " ".join(["python", "benchmarks/step_count.py", *(sys.argv[1:] if argv is None else argv)]),
                "hardware": describe_hardware(), "threads": args.threads, "precision": args.precision, "case": label,
                "operator": config, "images": len(images), "size": args.size, "rows": rows, "tv": tv}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "step-count.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (args.out / "step-count.md").write_text(table)
-    print(table)
+    write_report(args.out, "step-count", results, markdown(results))
     return 0
 
 
