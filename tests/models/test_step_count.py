@@ -68,3 +68,13 @@ def test_the_matched_schedule_starts_a_shorter_chain_at_the_old_level():
     torch.testing.assert_close(four, eight[::2], atol=0.03, rtol=0)  # the 4 levels nearly repeat the even 8 ones
     assert levels(4, 2.0)[-1].item() > eight[-1].item() + 0.1  # what keeping s would have done
     assert matched_schedule_s(8, 2.0, 12) > 2.0
+
+
+def test_a_global_schedule_keeps_its_learned_factors_per_step():
+    torch.manual_seed(0)
+    old = IDM(IDMConfig(steps=4, schedule="global", **SMALL))
+    with torch.no_grad():
+        old.schedule.raw.copy_(torch.arange(4.0))
+    new = IDM(IDMConfig(steps=2, schedule="global", **SMALL))
+    load_unique_state_dict(new, resample_steps(unique_state_dict(old), 4, 2))
+    assert new.schedule.raw.tolist() == [1.0, 3.0]  # steps 2 and 4 of the old chain
