@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from idm_cases import CASES, DATA, held_out_images, interleaved, write_report
-from reverse_anything.models.checkpoint import load_idm
 from reverse_anything.models.precision import PRECISIONS
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     restorers["tv"] = get_restorer("tv")
     by_method, _ = interleaved(restorers, config, images)
     tv = by_method.pop("tv")
-    rows = [{"model": model, "steps": load_idm(model).config.steps, **by_method[model]} for model in args.models]
+    rows = [{"model": model, "steps": restorers[model].model.config.steps, **by_method[model]} for model in args.models]
     results = {"command": " ".join(["python", "benchmarks/step_count.py", *(sys.argv[1:] if argv is None else argv)]),
                "hardware": describe_hardware(), "threads": args.threads, "precision": args.precision, "case": label,
                "operator": config, "images": len(images), "size": args.size, "rows": rows, "tv": tv}

@@ -133,14 +133,14 @@ def test_step_count_sets_a_re_stepped_model_beside_the_shipped_one_and_tv(tmp_pa
     module = _load("step_count")
     if not (module.DATA / "train").is_dir():
         pytest.skip("needs the project's shared data (../shared/data/train)")
-    from reverse_anything.models.checkpoint import load_idm, save_idm, unique_state_dict
+    from reverse_anything.models.checkpoint import load_idm, load_unique_state_dict, save_idm, unique_state_dict
     from reverse_anything.models.idm import IDM, IDMConfig
     from reverse_anything.models.step_count import matched_schedule_s, resample_steps
 
     shipped = load_idm("cs-0.3")
     settings = {**shipped.config.to_dict(), "steps": 4, "schedule_s": matched_schedule_s(8, shipped.config.schedule_s, 4)}
     four = IDM(IDMConfig.from_dict(settings))
-    four.load_state_dict(resample_steps(unique_state_dict(shipped), 8, 4), strict=False)
+    load_unique_state_dict(four, resample_steps(unique_state_dict(shipped), 8, 4))
     save_idm(four, tmp_path / "t4")
     out = tmp_path / "steps"
     assert module.main(["--case", "CS 30 %", "--models", "cs-0.3", str(tmp_path / "t4.safetensors"), "--size", "64",

@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import re
 
+import torch
 from torch import Tensor
 
-from ..diffusion.schedules import CosineSchedule, alpha_bar_from_betas, cosine_betas
+from ..diffusion.schedules import CosineSchedule
 
 __all__ = ["resample_steps", "source_step", "matched_schedule_s"]
 
@@ -65,9 +66,8 @@ def resample_steps(tensors: dict[str, Tensor], old_steps: int, new_steps: int) -
 
 
 def _start_level(steps: int, s: float) -> float:
-    """``alpha_bar_T`` of the cosine base (clipped as every schedule clips it)."""
-    bounds = CosineSchedule(steps, s)
-    return alpha_bar_from_betas(cosine_betas(steps, s).clamp(bounds.beta_min, bounds.beta_max))[-1].item()
+    """``alpha_bar_T`` of the cosine base, as the schedule computes it (clipped betas, float64)."""
+    return CosineSchedule(steps, s)(torch.zeros(1, 1, 1, 1, dtype=torch.float64))[0, -1].item()
 
 
 def matched_schedule_s(old_steps: int, old_s: float, new_steps: int) -> float:

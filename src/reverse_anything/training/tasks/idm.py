@@ -110,7 +110,7 @@ class IDMTask(TrainingTask):
         merged = super()._inherit_architecture(inherited, requested)
         old_steps, new_steps = inherited.get("steps"), merged.get("steps")
         if old_steps is not None and new_steps != old_steps and "schedule_s" not in requested:
-            merged["schedule_s"] = matched_schedule_s(int(old_steps), float(inherited.get("schedule_s", 2.0)), int(new_steps))
+            merged["schedule_s"] = matched_schedule_s(int(old_steps), float(inherited.get("schedule_s", IDMConfig.schedule_s)), int(new_steps))
         return merged
 
     def load_initial_weights(self, model: nn.Module) -> None:
