@@ -35,13 +35,13 @@ def test_a_few_dozen_iterations_lower_the_noise_prediction_loss(image_folder, tm
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
     model = load_ddpm(stem)
     assert model.config.timesteps == 100
-    assert sorted(model.training_info["validation"]) == ["val_psnr@t10", "val_psnr@t40", "val_psnr@t70"]
+    assert sorted(model.training_info["validation"]) == ["val_psnr@t10", "val_psnr@t40", "val_psnr@t6", "val_psnr@t70"]
 
 
 def test_validation_reports_one_shot_psnr_at_fixed_steps(image_folder, tmp_path):
     stem = train(_config(image_folder, tmp_path, iterations=3, model={**TINY_PRIOR, "timesteps": 1000}), progress=False)
     validation = load_ddpm(stem).training_info["validation"]
-    assert sorted(validation) == ["val_psnr@t100", "val_psnr@t400", "val_psnr@t700"]
+    assert sorted(validation) == ["val_psnr@t100", "val_psnr@t400", "val_psnr@t56", "val_psnr@t700"]
     assert validation["val_psnr@t100"] > validation["val_psnr@t700"]  # less noise, easier
 
 
@@ -71,3 +71,34 @@ def test_flags_that_do_not_fit_a_ddpm_prior_fail_early(image_folder, tmp_path, f
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown training method"):
         train(TrainConfig(method="gan"))
+
+
+def test_a_timestep_range_draws_only_steps_inside_it(image_folder, tmp_path):
+    from reverse_anything.training.tasks import make_task
+    task = make_task(_config(image_folder, tmp_path, timestep_range=(5, 9)))
+    generator = torch.Generator().manual_seed(0)
+    steps = torch.cat([task.draw(torch.zeros(64, 1, 8, 8), generator)["t"] for _ in range(4)])
+    assert int(steps.min()) == 5 and int(steps.max()) == 8  # [low, high): every step of the range, none outside
+    whole = torch.cat([make_task(_config(image_folder, tmp_path)).draw(torch.zeros(256, 1, 8, 8), generator)["t"]])
+    assert int(whole.max()) > 50  # without a range the whole 100-step chain is drawn
+
+
+def test_the_timestep_range_flag_reaches_the_run(image_folder, tmp_path):
+    config = tmp_path / "holdout.json"
+    config.write_text('{"val_holdout": 1}')
+    stem = train_from_args(_args("--method", "ddpm", "--data", str(image_folder), "--out", str(tmp_path), "--iterations", "2",
+                                 "--batch-size", "2", "--patch-size", "32", "--val-every", "2", "--steps", "100", "--config", str(config),
+                                 "--channels", "8", "16", "--depth", "1", "1", "--timestep-range", "0", "30"))
+    assert load_ddpm(stem).training_info["train_config"]["timestep_range"] == [0, 30]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(timestep_range=(10, 10)), "low < high"),
+    (dict(timestep_range=(-1, 10)), "low >= 0"),
+    (dict(timestep_range=(0, 101)), "runs past the prior's 100 steps"),
+    (dict(method="idm", model={}, timestep_range=(0, 10)), "ddpm only"),
+])
+def test_impossible_timestep_ranges_are_refused(image_folder, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train(_config(image_folder, tmp_path, **overrides), progress=False)
+    assert not (tmp_path / "log.csv").exists()

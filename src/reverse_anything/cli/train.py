@@ -53,6 +53,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (shipped name or path); its architecture is the default")
     parser.add_argument("--init-prior", metavar="PRIOR", help="idm: build the IDM on this DDPM prior (shipped name or path) and start from its weights, injectors at zero")
     parser.add_argument("--ema", type=float, help="keep an exponential moving average of the weights with this decay (e.g. 0.999); validation and export use it")
+    parser.add_argument("--timestep-range", type=int, nargs=2, metavar=("LOW", "HIGH"),
+                        help="ddpm: draw the diffusion step t in [LOW, HIGH) only, e.g. 0 250 to fine-tune a prior for restoration")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (worth it on a GPU)")
     add_threads_argument(parser)
 
@@ -71,7 +73,7 @@ def _model_overrides(args, method: str) -> dict:
 
 def train_from_args(args: argparse.Namespace) -> Path:
     """Build the TrainConfig from parsed flags and run it (the thread count is set by the entry point)."""
-    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "memory_format", "val_every", "checkpoint_every", "time_limit_minutes", "init_from", "init_prior", "ema", "compile"]
+    keys = ["method", "data", "out", "iterations", "batch_size", "patch_size", "lr", "ratios", "noise_sigma", "seed", "amp", "device", "memory_format", "val_every", "checkpoint_every", "time_limit_minutes", "init_from", "init_prior", "ema", "compile", "timestep_range"]
     overrides = {k: getattr(args, k, None) for k in keys}
     base = load_train_config(args.config, overrides)
     base.model = {**base.model, **_model_overrides(args, base.method)}

@@ -29,6 +29,8 @@ class TrainConfig(JsonConfig):
     ``method`` picks the model trained; ``ratios``, ``noise_sigma``, ``cs_seed`` and ``operators``
     concern ``idm`` only (``operators``: descriptions of the measurements to train on, see
     ``training/operator_draws.py``; empty: scrambled CS at ``ratios`` with matrix seed ``cs_seed``), and ``model`` holds the chosen model's config keys (IDMConfig / DDPMConfig).
+    ``timestep_range`` concerns ``ddpm`` only: it focuses a prior's (fine-)tuning on the noise levels
+    a restorer uses (the denoising benchmark's sigma = 25 / 255 is t = 56 of the linear 1000-step chain).
     ``init_from`` (a shipped name or a model path) fine-tunes that model: a fresh run starts
     from its weights, and its architecture fills every model key the run does not set.
     """
@@ -59,6 +61,7 @@ class TrainConfig(JsonConfig):
     init_prior: str | None = None
     ema: float = 0.0
     compile: bool = False
+    timestep_range: tuple[int, int] | None = None  # ddpm: draw t in [low, high) only (default: the whole chain)
     model: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -96,6 +99,11 @@ class TrainConfig(JsonConfig):
             if self.noise_sigma > 0:
                 raise ValueError("with operators, give each description its own noise_sigma (a value or a range), not the run's --noise-sigma")
             check_training_operators(self.operators, self.patch_size)
+        if self.timestep_range is not None:
+            if self.method != "ddpm":
+                raise ValueError("timestep_range (the DDPM steps drawn in training) concerns --method ddpm only")
+            if len(self.timestep_range) != 2 or not 0 <= self.timestep_range[0] < self.timestep_range[1]:
+                raise ValueError(f"timestep_range is two steps, low < high, low >= 0; got {list(self.timestep_range)}")
         if not self.data:
             raise ValueError("no training data: pass --data FOLDER (or a 'data' key in --config)")
 

@@ -22,12 +22,15 @@ from .base import TrainingTask
 class DDPMTask(TrainingTask):
     """Ho et al. 2020, Algorithm 1: noise the patches to a uniform random step, regress the noise (MSE).
 
+    The step is drawn from the whole chain, or from the config's ``timestep_range`` when a
+    fine-tune should spend its budget on the noise levels restorers use.
     Patches are mapped to the model's ``[-1, 1]``. Validation: PSNR of the one-shot clean
-    estimate ``x0 = (x_t - sqrt(1 - a) eps) / sqrt(a)`` at 10, 40 and 70 % of the chain, with fixed noise,
+    estimate ``x0 = (x_t - sqrt(1 - a) eps) / sqrt(a)`` at 5.6 (Gaussian noise of sigma 25 / 255), 10, 40
+    and 70 % of the chain, with fixed noise,
     so the numbers are comparable across iterations.
     """
 
-    validation_fractions = (0.1, 0.4, 0.7)  # of T: steps 100, 400, 700 of a 1000-step chain
+    validation_fractions = (0.056, 0.1, 0.4, 0.7)  # of T: steps 56 (sigma 25 / 255), 100, 400, 700 of 1000
     model_format = DDPM_FORMAT
     model_kind = "DDPM prior"
 
@@ -35,6 +38,10 @@ class DDPMTask(TrainingTask):
         super().__init__(config)
         self.model_config = DDPMConfig.from_dict(config.model)
         self._alphas_cumprod = alphas_cumprod(beta_schedule(self.model_config.schedule, self.model_config.timesteps)).float()
+        low, high = config.timestep_range or (0, self.model_config.timesteps)
+        if high > self.model_config.timesteps:
+            raise ValueError(f"timestep_range [{low}, {high}) runs past the prior's {self.model_config.timesteps} steps")
+        self._draw_range = (int(low), int(high))
 
     def build_model(self) -> DDPMNet:
         return DDPMNet(self.model_config)
@@ -45,7 +52,7 @@ class DDPMTask(TrainingTask):
         return self._alphas_cumprod
 
     def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Any]:
-        t = torch.randint(0, self.model_config.timesteps, (x0.shape[0],), generator=generator)
+        t = torch.randint(*self._draw_range, (x0.shape[0],), generator=generator)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         return {"t": t.to(x0.device), "noise": noise}
 
