@@ -102,3 +102,12 @@ def test_impossible_timestep_ranges_are_refused(image_folder, tmp_path, override
     with pytest.raises(ValueError, match=message):
         train(_config(image_folder, tmp_path, **overrides), progress=False)
     assert not (tmp_path / "log.csv").exists()
+
+
+def test_a_prior_fine_tuned_with_init_from_takes_that_priors_architecture(image_folder, tmp_path):
+    wide = {**TINY_PRIOR, "channels": [12, 24]}
+    first = train(_config(image_folder, tmp_path / "first", iterations=2, model=wide), progress=False)
+    second = train(_config(image_folder, tmp_path / "second", iterations=2, model={}, init_from=str(first) + ".safetensors",
+                           timestep_range=(0, 30)), progress=False)
+    model = load_ddpm(second)
+    assert list(model.config.channels) == [12, 24] and model.config.timesteps == 100

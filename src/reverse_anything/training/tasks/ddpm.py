@@ -36,7 +36,7 @@ class DDPMTask(TrainingTask):
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
-        self.model_config = DDPMConfig.from_dict(config.model)
+        self.model_config = DDPMConfig.from_dict(self.config.model)  # with --init-from's architecture filled in
         self._alphas_cumprod = alphas_cumprod(beta_schedule(self.model_config.schedule, self.model_config.timesteps)).float()
         low, high = config.timestep_range or (0, self.model_config.timesteps)
         if high > self.model_config.timesteps:
