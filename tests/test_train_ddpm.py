@@ -111,3 +111,30 @@ def test_a_prior_fine_tuned_with_init_from_takes_that_priors_architecture(image_
                            timestep_range=(0, 30)), progress=False)
     model = load_ddpm(second)
     assert list(model.config.channels) == [12, 24] and model.config.timesteps == 100
+
+
+def test_a_deepened_prior_starts_as_exactly_the_prior_it_grew_from(image_folder, tmp_path):
+    from reverse_anything.models.ddpm import DDPMNet, deepened_weights
+    from reverse_anything.training.tasks import make_task
+    first = train(_config(image_folder, tmp_path / "first", iterations=3), progress=False)
+    prior = load_ddpm(first)
+    task = make_task(_config(image_folder, tmp_path / "deep", model={"depth": [3, 2]}, init_from=str(first) + ".safetensors"))
+    deep = task.build_model()
+    task.load_initial_weights(deep)
+    assert list(deep.config.depth) == [3, 2] and deep.parameter_count() > prior.parameter_count()
+    x, level = torch.randn(2, 1, 32, 32), torch.tensor([0.9, 0.3])
+    torch.testing.assert_close(deep(x, level), prior(x, level), rtol=0, atol=1e-6)  # new blocks add exactly zero
+    deep.down_stages[0].blocks[2].conv2.weight.data.fill_(0.01)  # ...because they are at zero, not because they are skipped
+    assert not torch.allclose(deep(x, level), prior(x, level), atol=1e-4)
+    with pytest.raises(ValueError, match="can only be deepened"):
+        deepened_weights(dict(deep.state_dict()), (3, 2), DDPMNet(prior.config))
+
+
+def test_a_prior_is_deepened_and_trained_through_the_cli(image_folder, tmp_path):
+    first = train(_config(image_folder, tmp_path / "first", iterations=2), progress=False)
+    config = tmp_path / "holdout.json"
+    config.write_text('{"val_holdout": 1}')
+    stem = train_from_args(_args("--method", "ddpm", "--data", str(image_folder), "--out", str(tmp_path / "deep"), "--config", str(config),
+                                 "--iterations", "2", "--batch-size", "2", "--patch-size", "32", "--val-every", "2",
+                                 "--init-from", str(first) + ".safetensors", "--depth", "2", "2"))
+    assert list(load_ddpm(stem).config.depth) == [2, 2]

@@ -76,6 +76,24 @@ class ResidualStage(nn.Module):
         return h
 
 
+def deepened_weights(tensors: dict[str, Tensor], old_depth: tuple[int, ...], model: "DDPMNet") -> dict[str, Tensor]:
+    """A prior's weights for ``model``, the same network with more residual blocks per scale.
+
+    Every block the prior has keeps its weights; each new block keeps ``model``'s fresh initialisation,
+    whose last convolution is zero, so it adds nothing and the deepened prior computes exactly what the
+    prior did. Fine-tuning then grows capacity where the blocks were added (Net2Net's idea, Chen et al. 2016).
+    """
+    new_depth = tuple(model.config.depth)
+    if len(old_depth) != len(new_depth) or any(n < o for n, o in zip(new_depth, old_depth)):
+        raise ValueError(f"a prior can only be deepened: depth {list(old_depth)} -> {list(new_depth)} drops blocks or scales")
+    weights = dict(model.state_dict())
+    for name, tensor in tensors.items():
+        if name not in weights:
+            raise ValueError(f"the prior has a weight {name!r} the deepened model lacks: another architecture")
+        weights[name] = tensor
+    return weights
+
+
 class DDPMNet(PixelUNet):
     """``eps(x_t, alpha_bar_t)`` for grey images ``(N, 1, H, W)`` in ``[-1, 1]``, any size (padded).
 

@@ -59,10 +59,15 @@ class TrainingTask(ABC):
     def load_initial_weights(self, model: nn.Module) -> None:
         """Start from the ``--init-from`` model's weights (a fresh run only: a checkpoint wins)."""
         _, tensors = read_model_files(self.config.init_from, self.model_format, self.model_kind)
+        tensors = self.converted_initial_weights(tensors, model)
         try:
             load_unique_state_dict(model, tensors)
         except ModelFileError as error:
             raise ValueError(f"--init-from {self.config.init_from}: {error}") from None
+
+    def converted_initial_weights(self, tensors: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+        """The ``--init-from`` weights made to fit ``model`` where an ``overridable_keys`` setting changed it."""
+        return tensors
 
     @abstractmethod
     def build_model(self) -> nn.Module:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from ...diffusion.ddpm_schedules import alphas_cumprod, beta_schedule
 from ...metrics import psnr
 from ...models.checkpoint import DDPM_FORMAT, save_ddpm
-from ...models.ddpm import DDPMConfig, DDPMNet, from_model_range, to_model_range
+from ...models.ddpm import DDPMConfig, DDPMNet, deepened_weights, from_model_range, to_model_range
 from ..config import TrainConfig
 from .base import TrainingTask
 
@@ -33,6 +33,8 @@ class DDPMTask(TrainingTask):
     validation_fractions = (0.056, 0.1, 0.4, 0.7)  # of T: steps 56 (sigma 25 / 255), 100, 400, 700 of 1000
     model_format = DDPM_FORMAT
     model_kind = "DDPM prior"
+    # depth: --init-from a prior with fewer blocks per scale deepens it (deepened_weights: new blocks start as identity)
+    overridable_keys = frozenset({"depth"})
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -45,6 +47,10 @@ class DDPMTask(TrainingTask):
 
     def build_model(self) -> DDPMNet:
         return DDPMNet(self.model_config)
+
+    def converted_initial_weights(self, tensors: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+        old_depth = tuple(self.init_architecture.get("depth", model.config.depth))
+        return tensors if old_depth == tuple(model.config.depth) else deepened_weights(tensors, old_depth, model)  # type: ignore[arg-type]
 
     def _table(self, device: torch.device) -> Tensor:
         if self._alphas_cumprod.device != device:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ...metrics import psnr
-from ...models.checkpoint import MODEL_FORMAT, ModelFileError, load_ddpm, load_unique_state_dict, read_model_files, save_idm
+from ...models.checkpoint import MODEL_FORMAT, load_ddpm, save_idm
 from ...models.ddpm import DDPMNet
 from ...models.from_prior import load_prior_weights, move_injectors, prior_idm_config
 from ...models.idm import IDM, LEGACY_OPERATOR_KEYS, IDMConfig
@@ -117,15 +117,13 @@ class IDMTask(TrainingTask):
         if self.prior is not None:
             load_prior_weights(model, self.prior)  # type: ignore[arg-type]
             return
-        _, tensors = read_model_files(self.config.init_from, self.model_format, self.model_kind)
+        super().load_initial_weights(model)
+
+    def converted_initial_weights(self, tensors: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
         config: IDMConfig = model.config  # type: ignore[assignment]
         if config.backbone == "prior":  # the injectors may have moved (--init-from an "after" model, injector "before")
             tensors = move_injectors(tensors, self.init_architecture.get("injector", "before"), config.injector)
-        tensors = resample_steps(tensors, int(self.init_architecture.get("steps", config.steps)), config.steps)
-        try:
-            load_unique_state_dict(model, tensors)
-        except ModelFileError as error:
-            raise ValueError(f"--init-from {self.config.init_from}: {error}") from None
+        return resample_steps(tensors, int(self.init_architecture.get("steps", config.steps)), config.steps)
 
     def build_model(self) -> IDM:
         return IDM(_model_config(self.config))
