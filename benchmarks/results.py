@@ -141,7 +141,7 @@ def cs_table() -> str:
     seconds = [load(cs_job("cbsd68_idm", r, m, picked[r])) for m in ("pinv", "tv", "idm") for r in RATIOS]
     timing = ", ".join(f"{m} {sum(s['seconds_per_image'] for s in seconds[i*3:(i+1)*3] if s) / max(1, sum(1 for s in seconds[i*3:(i+1)*3] if s)):.2f} s"
                        for i, m in enumerate(("pinv", "tv", "idm")))
-    lines += ["", f"Seconds per CBSD68 image (mean over ratios): {timing}."]
+    lines += ["", f"Seconds per CBSD68 image (mean over ratios, each from its own run; side by side: the speed table below): {timing}."]
     if any(ensembled.values()):
         pairs = [(load(cs_job("cbsd68_idm", r, "idm", picked[r])), load(cs_job("cbsd68_idm", r, "idm", picked[r], ensemble=8))) for r in ENSEMBLE_RATIOS]
         times = "; ".join(f"{float(r):.0%}: {one['seconds_per_image']:.1f} s single, {eight['seconds_per_image']:.1f} s self-ensembled"
@@ -153,7 +153,7 @@ def cs_table() -> str:
     if missing:
         first10 = [REPO / "results" / "pnp" / f"cs{r}-cbsd68_idm-first10-pnp.json" for r in RATIOS]
         scores = " / ".join(f"{json.loads(path.read_text())['psnr']:.2f}" for path in first10 if path.is_file())
-        lines += ["", f"`pnp`: {len(missing)} of {len(CS_SETS) * len(RATIOS)} cells not run yet (about 40 s per image on one CPU "
+        lines += ["", f"`pnp`: {len(missing)} of {len(CS_SETS) * len(RATIOS)} cells not run yet (about 12 s per CBSD68 image, 5 s per 256² one, on one CPU "
                   "thread; `python benchmarks/results.py --run --only pnp --jobs 2`)"
                   + (f"; on the first 10 CBSD68 images it scored {scores} dB at 10 / 30 / 50 % (`results/pnp/first10.md`)." if scores else ".")]
     return "\n".join(lines)
@@ -180,10 +180,21 @@ def other_table() -> str:
                       f"{results['idm']['psnr'] - results['tv']['psnr']:+.2f} ({TARGET_MARGIN[name]:+.1f})" if results["idm"] and results["tv"]
                       else f"– ({TARGET_MARGIN[name]:+.1f})")
             lines.append(f"| {label} | {title} | {images} | " + " | ".join(timed_cell(results[m]) for m in methods) + f" | {margin} |")
-    return "\n".join(lines) + ("\n\nEach cell: PSNR (dB) / SSIM, seconds per image on one CPU thread. `–`: not run yet "
+    return "\n".join(lines) + ("\n\nEach cell: PSNR (dB) / SSIM, seconds per image on one CPU thread in that cell's own run (runs "
+                               "made on different days, some beside training jobs: compare speeds in the side-by-side table below). `–`: not run yet "
                                "(`pnp` and `idm` on every operator are opt-in, hours of CPU: "
                                "`python benchmarks/results.py --run --only operators-pnp` / `--only operators-idm`). "
                                "`idm` takes the shipped model that serves each operator, chosen from the model cards (named in the cell).")
+
+
+def speed_section() -> list[str]:
+    """The side-by-side timing of every method (``benchmarks/speed.py``), where it has been run."""
+    speed = REPO / "results" / "speed" / "speed.md"
+    if not speed.is_file():
+        return []
+    return ["### Seconds per image, side by side", "", speed.read_text().strip(), "",
+            "Read the ratios: they were measured side by side and carry across loads (this run had one other one-thread "
+            "job on the second core); the absolute seconds move with the machine.", ""]
 
 
 def commands_block(jobs: list[Job]) -> str:
@@ -277,6 +288,7 @@ def build_tables() -> str:
         "",
         other_table(),
         "",
+        *speed_section(),
         commands_block(cs_jobs(("pinv", "tv", "pnp", "idm")) + ensemble_jobs() + other_jobs(("pinv", "tv", "pnp", "idm"))),
     ]
     notes = {

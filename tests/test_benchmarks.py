@@ -151,3 +151,24 @@ def test_step_count_sets_a_re_stepped_model_beside_the_shipped_one_and_tv(tmp_pa
     assert report["rows"][0]["psnr"] > report["rows"][1]["psnr"]  # the re-stepped model is not fine-tuned yet
     assert "| `cs-0.3` | 8 |" in (out / "step-count.md").read_text()
     assert module.main(["--case", "CS", "--models", "cs-0.3"]) == 2  # several cases match: refused
+
+
+def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path: Path) -> None:
+    module = _load("speed")
+    if not all((module.DATA / folder).is_dir() for folder in module.SET_NAMES):
+        pytest.skip("needs the project's shared data (../shared/data)")
+    from reverse_anything.solvers.learned import default_idm_model
+
+    out = tmp_path / "speed"
+    assert module.main(["--images", "1", "--size", "64", "--cases", "CS 10", "MRI", "--sets", "cbsd68_idm", "cbsd68", "--out", str(out)]) == 0
+    report = json.loads((out / "speed.json").read_text())
+    assert [(e["label"], e["set"]) for e in report["cases"]] == [("CS 10 %", "cbsd68_idm"), ("MRI ×4 random lines", "cbsd68")]
+    for entry in report["cases"]:
+        assert entry["size"] == "64×64" and entry["model"] == default_idm_model(module.operator_for(entry["operator"], (64, 64), 0))
+        seconds = {m: entry["by_method"][m]["seconds_per_image"] for m in module.METHODS}
+        assert all(s > 0 for s in seconds.values()) and all(10 < entry["by_method"][m]["psnr"] < 60 for m in ("tv", "pnp", "idm"))
+        assert entry["tv_time_over_idm"] == pytest.approx(seconds["tv"] / seconds["idm"])
+        assert entry["pnp_time_over_idm"] == pytest.approx(seconds["pnp"] / seconds["idm"])
+    assert "| MRI ×4 random lines | CBSD68 | 64×64 |" in (out / "speed.md").read_text()
+    with pytest.raises(SystemExit):
+        module.main(["--size", "40"])

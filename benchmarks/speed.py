@@ -1,0 +1,116 @@
+"""Seconds per image of ``pinv``, ``tv``, ``pnp`` and ``idm``, measured side by side in one run.
+
+The evaluation tables record each cell's own seconds, but those runs were made days apart, some beside training
+jobs, so their times compare only roughly (the same network took 2 s per CBSD68 image in one run and 10 s in
+another). Here every method restores the first ``--images`` images of the test sets at the README tables'
+settings, interleaved image by image with the order rotating after one untimed warm-up each
+(``idm_cases.interleaved``), so a load change falls on all of them alike, on ``--threads`` threads. ``idm`` is
+the shipped model ``--method idm`` picks for each setting, ``tv`` and ``pnp`` run at their tuned defaults. CT is
+left out (minutes per image; ``results/ct-cost/``). Prints and writes JSON + markdown: seconds per image and the
+time ratios ``tv`` / ``idm`` and ``pnp`` / ``idm`` (above 1: ``idm`` is faster; issue #13 asks for both).
+
+    python benchmarks/speed.py --threads 1 --out results/speed
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from idm_cases import DATA, interleaved, operator_for, write_report
+from reverse_anything.data import list_image_files, read_image
+from reverse_anything.profiling import describe_hardware
+from reverse_anything.solvers import get_restorer
+from reverse_anything.solvers.learned import default_idm_model
+
+METHODS = ("pinv", "tv", "pnp", "idm")
+# (set folder, label, operator config without its image size): the rows of the README's CS and operator tables
+CS = [("cbsd68_idm", f"CS {r * 100:.0f} %", {"operator": "cs", "ratio": r}) for r in (0.1, 0.3, 0.5)]
+OPERATORS = [
+    ("inpainting, 30 % kept", {"operator": "inpainting", "keep_ratio": 0.3}),
+    ("blur σ 2, noise 0.01", {"operator": "blur", "sigma": 2.0, "noise_sigma": 0.01}),
+    ("SR ×4 bicubic", {"operator": "sr", "factor": 4, "kernel": "bicubic"}),
+    ("MRI ×4 random lines", {"operator": "mri", "acceleration": 4, "mask": "random"}),
+    ("CS 30 %, noise 0.03", {"operator": "cs", "ratio": 0.3, "noise_sigma": 0.03}),
+]
+CASES = CS + [(folder, label, config) for folder in ("cbsd68", "kodak24") for label, config in OPERATORS]
+SET_NAMES = {"cbsd68_idm": "CBSD68 (CS crops)", "cbsd68": "CBSD68", "kodak24": "Kodak24"}
+
+
+def test_images(folder: str, count: int, size: int | None = None) -> list[torch.Tensor]:
+    """The first ``count`` images of a test set, Y, ``(1, 1, H, W)``, cropped to a multiple of 32 (the CS block),
+    or to their centre ``size`` × ``size`` pixels."""
+    images = []
+    for path in list_image_files(DATA / folder)[:count]:
+        y = read_image(path, "y")
+        h, w = y.shape[-2:]
+        top, left, h, w = ((h - size) // 2, (w - size) // 2, size, size) if size else (0, 0, h - h % 32, w - w % 32)
+        images.append(y[None, :, top : top + h, left : left + w])
+    return images
+
+
+def time_case(config: dict, images: list[torch.Tensor]) -> dict:
+    """Every method on the images of one case, interleaved: seconds per image, PSNR, and the time ratios."""
+    model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))
+    restorers = {m: get_restorer(m, model=model) if m == "idm" else get_restorer(m) for m in METHODS}  # loaded here, untimed
+    by_method, _ = interleaved(restorers, config, images)
+    idm = by_method["idm"]["seconds_per_image"]
+    return {"model": model, "operator": config, "by_method": by_method,
+            "tv_time_over_idm": by_method["tv"]["seconds_per_image"] / idm,
+            "pnp_time_over_idm": by_method["pnp"]["seconds_per_image"] / idm}
+
+
+def markdown(results: dict) -> str:
+    lines = [f"Seconds per image, every method side by side in one run (interleaved, order rotating, one untimed warm-up "
+             f"each); the first {results['images']} images of each set, Y; {results['hardware']}. "
+             f"Command: `{results['command']}`.", "",
+             "| setting | set | size | " + " | ".join(f"`{m}` s" for m in METHODS) + " | `idm` model | `tv` / `idm` time | `pnp` / `idm` time |",
+             "|---|---|---|" + "---:|" * len(METHODS) + "---|---:|---:|"]
+    for entry in results["cases"]:
+        seconds = " | ".join(f"{entry['by_method'][m]['seconds_per_image']:.2f}" for m in METHODS)
+        lines.append(f"| {entry['label']} | {SET_NAMES[entry['set']]} | {entry['size']} | {seconds} | `{entry['model']}` | "
+                     f"{entry['tv_time_over_idm']:.2f}× | {entry['pnp_time_over_idm']:.2f}× |")
+    faster = [e for e in results["cases"] if e["tv_time_over_idm"] > 1]
+    lines += ["", f"A ratio above 1: `idm` is faster. `idm` is faster than `tv` in {len(faster)} of {len(results['cases'])} "
+              f"settings and faster than `pnp` in {sum(e['pnp_time_over_idm'] > 1 for e in results['cases'])}. PSNR on these few "
+              "images is in the JSON, as a check that each method ran at its table setting; the tables score all images."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2, help="first N images of each set (default 2)")
+    parser.add_argument("--size", type=int, help="time centre crops of this many pixels (a multiple of 32; default: whole images)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--cases", nargs="*", help="only the settings whose label contains one of these texts")
+    parser.add_argument("--sets", nargs="*", choices=sorted(SET_NAMES), help="only these sets")
+    parser.add_argument("--out", type=Path, default=Path("results/speed"))
+    args = parser.parse_args(argv)
+    if args.images < 1:
+        parser.error(f"--images must be >= 1, got {args.images}")
+    if args.size is not None and (args.size < 32 or args.size % 32):
+        parser.error(f"--size must be a multiple of 32 (the CS block), got {args.size}")
+    missing = [folder for folder in SET_NAMES if not (DATA / folder).is_dir()]
+    if missing:
+        print(f"speed: {', '.join(str(DATA / m) for m in missing)} missing (this benchmark needs the project's shared data)", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    results: dict = {"command": " ".join(["python", "benchmarks/speed.py", *(sys.argv[1:] if argv is None else argv)]),
+                     "hardware": describe_hardware(), "threads": args.threads, "images": args.images, "cases": []}
+    for folder, label, config in CASES:
+        if (args.cases and not any(text in label for text in args.cases)) or (args.sets and folder not in args.sets):
+            continue
+        images = test_images(folder, args.images, args.size)
+        entry = {"label": label, "set": folder, "size": "×".join(str(s) for s in images[0].shape[-2:][::-1]),
+                 **time_case(config, images)}
+        results["cases"].append(entry)
+        print(f"{label} on {SET_NAMES[folder]}: " + ", ".join(f"{m} {entry['by_method'][m]['seconds_per_image']:.2f} s" for m in METHODS),
+              flush=True)
+    write_report(args.out, "speed", results, markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
