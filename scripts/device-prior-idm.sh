@@ -4,6 +4,10 @@
 #
 #   bash scripts/device-prior-idm.sh DATA OUTDIR PRIOR_SECONDS IDM_SECONDS
 #
+# PRIOR_CONFIG picks the prior's config (default configs/ddpm-wide-gpu.json; configs/ddpm-deep-gpu.json grows the
+# shipped ddpm-wide to 3 / 2 / 1 blocks per scale and trains it on the whole chain), and STEPS="" skips the IDM phase:
+#   PRIOR_CONFIG=configs/ddpm-deep-gpu.json STEPS= bash scripts/device-prior-idm.sh .gpu/train $OUT 480 0
+#
 # Each phase first measures seconds per iteration in a short eager probe, so the real run gets an
 # iteration count whose cosine LR ends inside its seconds; --time-limit is only the hard stop.
 # The prior runs with --compile (falling back to eager if compiling fails), bf16 autocast and EMA
@@ -20,7 +24,9 @@ IDM_SECONDS=${4:-170}
 DEVICE=${DEVICE:-cuda}
 SMALL=${SMALL:-}
 COMPILE=${COMPILE---compile}
-STEPS=${STEPS:-3 5 8}
+STEPS=${STEPS-3 5 8}
+PRIOR_CONFIG=${PRIOR_CONFIG:-configs/ddpm-wide-gpu.json}
+NAME=$(basename "$PRIOR_CONFIG" -gpu.json)  # ddpm-wide, ddpm-deep: the run folder and the tar that comes back
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 RA="python3 -m reverse_anything.cli"
 RUNS=runs/device
@@ -40,34 +46,34 @@ pack() { tar -cf "$OUTDIR/$1.tar" -C "$RUNS" "${@:2}" 2>/dev/null; }
 { nvidia-smi || true; python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } > "$LOGS/machine.txt" 2>&1
 
 stamp "prior probe: 30 eager iterations"
-$RA train --config configs/ddpm-wide-gpu.json --data "$DATA" --device "$DEVICE" --out "$RUNS/probe-ddpm" --iterations 30 \
+$RA train --config "$PRIOR_CONFIG" --data "$DATA" --device "$DEVICE" --out "$RUNS/probe-ddpm" --iterations 30 \
   --val-every 1000 --checkpoint-every 1000 $SMALL > "$LOGS/probe-ddpm.txt" 2>&1 || { stamp "prior probe failed"; tail -5 "$LOGS/probe-ddpm.txt"; }
 PRIOR_ITERS=$(iterations_for "$RUNS/probe-ddpm/log.csv" "$PRIOR_SECONDS") || PRIOR_ITERS=8000
 limit=$(python3 -c "print(round(1.08 * $PRIOR_SECONDS / 60, 2))")
-cmd="$RA train --config configs/ddpm-wide-gpu.json --data $DATA --device $DEVICE --out $RUNS/ddpm-wide --iterations $PRIOR_ITERS --time-limit $limit $COMPILE $SMALL"
+cmd="$RA train --config $PRIOR_CONFIG --data $DATA --device $DEVICE --out $RUNS/$NAME --iterations $PRIOR_ITERS --time-limit $limit $COMPILE $SMALL"
 stamp "prior: $cmd"
-echo "$cmd" > "$LOGS/command-ddpm-wide.txt"
+echo "$cmd" > "$LOGS/command-$NAME.txt"
 if [ "$DEVICE" = cuda ]; then
   nice timeout 200 python3 -m pytest -q -p no:cacheprovider tests/physics/test_physics_precision.py tests/reversible/test_reversible_cuda.py \
     tests/metrics/test_metrics_psnr_ssim.py -k cuda > "$LOGS/cuda-tests.txt" 2>&1 &
 fi
-$cmd > "$LOGS/train-ddpm-wide.txt" 2>&1
+$cmd > "$LOGS/train-$NAME.txt" 2>&1
 if [ $? -ne 0 ] && [ -n "$COMPILE" ]; then
-  stamp "prior with $COMPILE failed: $(tail -c 400 "$LOGS/train-ddpm-wide.txt" | tr '\r\n' '  ')"
-  rm -rf "$RUNS/ddpm-wide"
+  stamp "prior with $COMPILE failed: $(tail -c 400 "$LOGS/train-$NAME.txt" | tr '\r\n' '  ')"
+  rm -rf "$RUNS/$NAME"
   cmd="${cmd/ $COMPILE/}"
   cmd="${cmd/--iterations $PRIOR_ITERS/--iterations $(( PRIOR_ITERS * 3 / 4 ))}"
-  echo "$cmd" >> "$LOGS/command-ddpm-wide.txt"
+  echo "$cmd" >> "$LOGS/command-$NAME.txt"
   stamp "prior again, eager: $cmd"
-  $cmd > "$LOGS/train-ddpm-wide-eager.txt" 2>&1
+  $cmd > "$LOGS/train-$NAME-eager.txt" 2>&1
 fi
-stamp "prior done: $(tail -c 300 "$LOGS/train-ddpm-wide.txt" | tr '\r' '\n' | tail -2 | tr '\n' ' ')"
-PRIOR=$RUNS/ddpm-wide/model.safetensors
+stamp "prior done: $(tail -c 300 "$LOGS/train-$NAME.txt" | tr '\r' '\n' | tail -2 | tr '\n' ' ')"
+PRIOR=$RUNS/$NAME/model.safetensors
 [ -f "$PRIOR" ] || { stamp "no prior exported; the IDMs start from the shipped one"; PRIOR=ddpm; }
-rm -f "$RUNS/ddpm-wide/checkpoint.safetensors"  # 4x the weights (Adam + EMA): too large to come back
-pack ddpm-wide ddpm-wide probe-ddpm/log.csv
+rm -f "$RUNS/$NAME/checkpoint.safetensors"  # 4x the weights (Adam + EMA): too large to come back
+pack "$NAME" "$NAME" probe-ddpm/log.csv
 
-stamp "IDM probe: 12 iterations of T = $STEPS side by side"
+[ -n "$STEPS" ] && stamp "IDM probe: 12 iterations of T = $STEPS side by side"
 for T in $STEPS; do
   $RA train --config configs/idm-prior-t$T.json --data "$DATA" --device "$DEVICE" --init-prior "$PRIOR" --out "$RUNS/probe-idm-t$T" \
     --iterations 12 --val-every 1000 --checkpoint-every 1000 $SMALL > "$LOGS/probe-idm-t$T.txt" 2>&1 &
