@@ -153,8 +153,8 @@ def cs_table() -> str:
     if missing:
         first10 = [REPO / "results" / "pnp" / f"cs{r}-cbsd68_idm-first10-pnp.json" for r in RATIOS]
         scores = " / ".join(f"{json.loads(path.read_text())['psnr']:.2f}" for path in first10 if path.is_file())
-        lines += ["", f"`pnp`: {len(missing)} of {len(CS_SETS) * len(RATIOS)} cells not run yet (about 12 s per CBSD68 image, 5 s per 256² one, on one CPU "
-                  "thread; `python benchmarks/results.py --run --only pnp --jobs 2`)"
+        lines += ["", f"`pnp`: {len(missing)} of {len(CS_SETS) * len(RATIOS)} cells not run yet (its seconds per image: the speed table below; "
+                  "`python benchmarks/results.py --run --only pnp --jobs 2`)"
                   + (f"; on the first 10 CBSD68 images it scored {scores} dB at 10 / 30 / 50 % (`results/pnp/first10.md`)." if scores else ".")]
     return "\n".join(lines)
 
@@ -193,8 +193,8 @@ def speed_section() -> list[str]:
     if not speed.is_file():
         return []
     return ["### Seconds per image, side by side", "", speed.read_text().strip(), "",
-            "Read the ratios: they were measured side by side and carry across loads (this run had one other one-thread "
-            "job on the second core); the absolute seconds move with the machine.", ""]
+            "Read the ratios: they were measured side by side and carry across loads; the absolute seconds move with the "
+            "machine and what else runs on it.", ""]
 
 
 def commands_block(jobs: list[Job]) -> str:

@@ -21,9 +21,12 @@ import torch
 
 from idm_cases import DATA, interleaved, operator_for, write_report
 from reverse_anything.data import list_image_files, read_image
+from reverse_anything.evaluate import crop_to_multiple
+from reverse_anything.physics.compressed_sensing import BLOCK_SIZE
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
 from reverse_anything.solvers.learned import default_idm_model
+from reverse_anything.training.validation import validation_images
 
 METHODS = ("pinv", "tv", "pnp", "idm")
 # (set folder, label, operator config without its image size): the rows of the README's CS and operator tables
@@ -42,13 +45,10 @@ SET_NAMES = {"cbsd68_idm": "CBSD68 (CS crops)", "cbsd68": "CBSD68", "kodak24": "
 def test_images(folder: str, count: int, size: int | None = None) -> list[torch.Tensor]:
     """The first ``count`` images of a test set, Y, ``(1, 1, H, W)``, cropped to a multiple of 32 (the CS block),
     or to their centre ``size`` × ``size`` pixels."""
-    images = []
-    for path in list_image_files(DATA / folder)[:count]:
-        y = read_image(path, "y")
-        h, w = y.shape[-2:]
-        top, left, h, w = ((h - size) // 2, (w - size) // 2, size, size) if size else (0, 0, h - h % 32, w - w % 32)
-        images.append(y[None, :, top : top + h, left : left + w])
-    return images
+    files = list_image_files(DATA / folder)[:count]
+    if size:
+        return [x.unsqueeze(0) for x in validation_images(files, size)]
+    return [crop_to_multiple(read_image(path, "y"), BLOCK_SIZE).unsqueeze(0) for path in files]
 
 
 def time_case(config: dict, images: list[torch.Tensor]) -> dict:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--images must be >= 1, got {args.images}")
     if args.size is not None and (args.size < 32 or args.size % 32):
         parser.error(f"--size must be a multiple of 32 (the CS block), got {args.size}")
-    missing = [folder for folder in SET_NAMES if not (DATA / folder).is_dir()]
+    missing = [folder for folder in (args.sets or SET_NAMES) if not (DATA / folder).is_dir()]
     if missing:
         print(f"speed: {', '.join(str(DATA / m) for m in missing)} missing (this benchmark needs the project's shared data)", file=sys.stderr)
         return 2

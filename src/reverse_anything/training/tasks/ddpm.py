@@ -40,7 +40,7 @@ class DDPMTask(TrainingTask):
         super().__init__(config)
         self.model_config = DDPMConfig.from_dict(self.config.model)  # with --init-from's architecture filled in
         self._alphas_cumprod = alphas_cumprod(beta_schedule(self.model_config.schedule, self.model_config.timesteps)).float()
-        low, high = config.timestep_range or (0, self.model_config.timesteps)
+        low, high = self.config.timestep_range or (0, self.model_config.timesteps)
         if high > self.model_config.timesteps:
             raise ValueError(f"timestep_range [{low}, {high}) runs past the prior's {self.model_config.timesteps} steps")
         self._draw_range = (int(low), int(high))
