@@ -92,9 +92,25 @@ class Injector(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, f: Tensor, embedding: Tensor, x_init: Tensor, physics, step: int) -> Tensor:
-        size = x_init.shape[-2:]
-        padded = (f.shape[-2] * self.scale, f.shape[-1] * self.scale)
-        z = crop_to(self.to_image[step](F.pixel_shuffle(f, self.scale)), size)
+        """The formula above in an equal, cheaper order (:func:`coarse_grid_conv`): both 1x1 maps run on the
+        ``H/r x W/r`` grid, so the feature map is never laid out at full resolution (8-10 % of a restore)."""
+        r, size = self.scale, x_init.shape[-2:]
+        padded = (f.shape[-2] * r, f.shape[-1] * r)
+        z = crop_to(F.pixel_shuffle(coarse_grid_conv(f, self.to_image[step], r), r), size)
         u = torch.cat([z, physics.A_dagger(physics.A(z)), x_init], dim=1)
         u = F.pad(u, (0, padded[1] - size[1], 0, padded[0] - size[0]))
-        return F.pixel_unshuffle(self.to_features[step](u), self.scale)
+        return coarse_grid_conv(F.pixel_unshuffle(u, r), self.to_features[step], r)
+
+
+def coarse_grid_conv(h: Tensor, conv: nn.Conv2d, r: int) -> Tensor:
+    """A 1x1 ``conv`` meant for the full-resolution image, applied to its pixel-unshuffled form ``h``.
+
+    Channel ``c r² + k`` of the coarse grid is sub-pixel ``k`` of image channel ``c``, and a 1x1 map treats
+    every sub-pixel alike, so ``pixel_unshuffle(conv(u), r) == conv'(pixel_unshuffle(u, r))`` (and
+    ``conv(pixel_shuffle(f, r)) == pixel_shuffle(conv'(f), r)``) with weight ``W ⊗ I_{r²}`` and each bias
+    repeated ``r²`` times.
+    """
+    weight = conv.weight.flatten(1)  # (out, in)
+    eye = torch.eye(r * r, dtype=weight.dtype, device=weight.device)
+    expanded = torch.kron(weight, eye)[:, :, None, None]  # (out r², in r², 1, 1)
+    return F.conv2d(h, expanded, conv.bias.repeat_interleave(r * r))
