@@ -5,8 +5,8 @@ jobs, so their times compare only roughly (the same network took 2 s per CBSD68 
 another). Here every method restores the first ``--images`` images of the test sets at the README tables'
 settings, interleaved image by image with the order rotating after one untimed warm-up each
 (``idm_cases.interleaved``), so a load change falls on all of them alike, on ``--threads`` threads. ``idm`` is
-the shipped model ``--method idm`` picks for each setting, ``tv`` and ``pnp`` run at their tuned defaults. CT is
-left out (minutes per image; ``results/ct-cost/``). Prints and writes JSON + markdown: seconds per image and the
+the shipped model ``--method idm`` picks for each setting, ``tv`` and ``pnp`` run at their tuned defaults. CT
+has no IDM (its ``A†`` is too dear: ``results/ct-cost/``), so its rows time the other three. Prints and writes JSON + markdown: seconds per image and the
 time ratios ``tv`` / ``idm`` and ``pnp`` / ``idm`` (above 1: ``idm`` is faster; issue #13 asks for both).
 
     python benchmarks/speed.py --threads 1 --out results/speed
@@ -22,6 +22,7 @@ import torch
 from idm_cases import DATA, interleaved, operator_for, write_report
 from reverse_anything.data import list_image_files, read_image
 from reverse_anything.evaluate import crop_to_multiple
+from reverse_anything.models.idm import IncompatibleMeasurementError
 from reverse_anything.physics.compressed_sensing import BLOCK_SIZE
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
@@ -37,6 +38,7 @@ OPERATORS = [
     ("SR ×4 bicubic", {"operator": "sr", "factor": 4, "kernel": "bicubic"}),
     ("MRI ×4 random lines", {"operator": "mri", "acceleration": 4, "mask": "random"}),
     ("CS 30 %, noise 0.03", {"operator": "cs", "ratio": 0.3, "noise_sigma": 0.03}),
+    ("CT, 60 angles", {"operator": "ct", "n_angles": 60}),
 ]
 CASES = CS + [(folder, label, config) for folder in ("cbsd68", "kodak24") for label, config in OPERATORS]
 SET_NAMES = {"cbsd68_idm": "CBSD68 (CS crops)", "cbsd68": "CBSD68", "kodak24": "Kodak24"}
@@ -52,14 +54,23 @@ def test_images(folder: str, count: int, size: int | None = None) -> list[torch.
 
 
 def time_case(config: dict, images: list[torch.Tensor]) -> dict:
-    """Every method on the images of one case, interleaved: seconds per image, PSNR, and the time ratios."""
-    model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))
-    restorers = {m: get_restorer(m, model=model) if m == "idm" else get_restorer(m) for m in METHODS}  # loaded here, untimed
+    """Every method on the images of one case, interleaved: seconds per image, PSNR, and the time ratios
+    (``None`` where no shipped IDM serves the operator: then ``idm`` is not run)."""
+    try:
+        model = default_idm_model(operator_for(config, tuple(images[0].shape[-2:]), 0))
+    except IncompatibleMeasurementError:
+        model = None
+    methods = [m for m in METHODS if m != "idm" or model is not None]
+    restorers = {m: get_restorer(m, model=model) if m == "idm" else get_restorer(m) for m in methods}  # loaded here, untimed
     by_method, _ = interleaved(restorers, config, images)
-    idm = by_method["idm"]["seconds_per_image"]
+    idm = by_method["idm"]["seconds_per_image"] if model else None
     return {"model": model, "operator": config, "by_method": by_method,
-            "tv_time_over_idm": by_method["tv"]["seconds_per_image"] / idm,
-            "pnp_time_over_idm": by_method["pnp"]["seconds_per_image"] / idm}
+            "tv_time_over_idm": by_method["tv"]["seconds_per_image"] / idm if idm else None,
+            "pnp_time_over_idm": by_method["pnp"]["seconds_per_image"] / idm if idm else None}
+
+
+def _cell(value: float | None, form: str) -> str:
+    return "–" if value is None else form.format(value)
 
 
 def markdown(results: dict) -> str:
@@ -69,12 +80,14 @@ def markdown(results: dict) -> str:
              "| setting | set | size | " + " | ".join(f"`{m}` s" for m in METHODS) + " | `idm` model | `tv` / `idm` time | `pnp` / `idm` time |",
              "|---|---|---|" + "---:|" * len(METHODS) + "---|---:|---:|"]
     for entry in results["cases"]:
-        seconds = " | ".join(f"{entry['by_method'][m]['seconds_per_image']:.2f}" for m in METHODS)
-        lines.append(f"| {entry['label']} | {SET_NAMES[entry['set']]} | {entry['size']} | {seconds} | `{entry['model']}` | "
-                     f"{entry['tv_time_over_idm']:.2f}× | {entry['pnp_time_over_idm']:.2f}× |")
-    faster = [e for e in results["cases"] if e["tv_time_over_idm"] > 1]
-    lines += ["", f"A ratio above 1: `idm` is faster. `idm` is faster than `tv` in {len(faster)} of {len(results['cases'])} "
-              f"settings and faster than `pnp` in {sum(e['pnp_time_over_idm'] > 1 for e in results['cases'])}. PSNR on these few "
+        seconds = " | ".join(_cell(entry["by_method"].get(m, {}).get("seconds_per_image"), "{:.2f}") for m in METHODS)
+        model = f"`{entry['model']}`" if entry["model"] else "none serves it"
+        lines.append(f"| {entry['label']} | {SET_NAMES[entry['set']]} | {entry['size']} | {seconds} | {model} | "
+                     f"{_cell(entry['tv_time_over_idm'], '{:.2f}×')} | {_cell(entry['pnp_time_over_idm'], '{:.2f}×')} |")
+    served = [e for e in results["cases"] if e["model"]]
+    lines += ["", f"A ratio above 1: `idm` is faster. Of the {len(served)} settings a shipped IDM serves, `idm` is faster than "
+              f"`tv` in {sum(e['tv_time_over_idm'] > 1 for e in served)} and faster than `pnp` in "
+              f"{sum(e['pnp_time_over_idm'] > 1 for e in served)}. PSNR on these few "
               "images is in the JSON, as a check that each method ran at its table setting; the tables score all images."]
     return "\n".join(lines) + "\n"
 
@@ -106,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"label": label, "set": folder, "size": "×".join(str(s) for s in images[0].shape[-2:][::-1]),
                  **time_case(config, images)}
         results["cases"].append(entry)
-        print(f"{label} on {SET_NAMES[folder]}: " + ", ".join(f"{m} {entry['by_method'][m]['seconds_per_image']:.2f} s" for m in METHODS),
+        print(f"{label} on {SET_NAMES[folder]}: " + ", ".join(f"{m} {t['seconds_per_image']:.2f} s" for m, t in entry["by_method"].items()),
               flush=True)
     write_report(args.out, "speed", results, markdown(results))
     return 0

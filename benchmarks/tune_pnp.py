@@ -2,7 +2,8 @@
 
 The images are the last 6 files of ``../shared/data/train`` (the ones training holds out for
 validation; no model trains on them), Y channel, centre-cropped to 96×96 (a multiple of the CS
-block and of the SR factor). Each operator setting is built exactly as ``reverse-anything eval``
+block and of the SR factor); CT takes them whole (191-444 px a side), since 60 angles over a 96-pixel crop
+would measure it nearly fully, unlike the test images. Each operator setting is built exactly as ``reverse-anything eval``
 builds it from the same flags (``perm_seed`` = image index for CS). For each setting and each
 grid point the script runs ``pnp`` and records the mean PSNR; the best grid point per family
 (mean over that family's settings, e.g. the three CS ratios) goes into
@@ -34,18 +35,26 @@ SETTINGS = {  # family -> eval flags of each setting (the README table's setting
     "blur": [["--operator", "blur", "--blur-sigma", "2", "--noise-sigma", "0.01"]],
     "sr": [["--operator", "sr", "--factor", "4", "--sr-kernel", "bicubic"]],
     "mri": [["--operator", "mri", "--acceleration", "4", "--mri-mask", "random"]],
+    "ct": [["--operator", "ct", "--angles", "60"]],
 }
+WHOLE_IMAGES = ("ct",)  # families tuned on the whole held-out images rather than 96x96 crops
 GRID = {"iterations": (20,), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv",)}
 # CS: low ratios need many steps and the unbiased start (a development probe at 10 %: 18.5 dB at 20 steps, 27.1 at 60)
 GRIDS = {"cs": {"iterations": (20, 60), "sigma_start": (0.3,), "data_sigma": (0.0,), "start": ("pinv", "unbiased")},
          # inpainting: the zeros of A†y at the missing pixels, or those pixels at the kept ones' mean (pnp.PNP_STARTS)
-         "inpainting": {"iterations": (20,), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv", "mean")}}
+         "inpainting": {"iterations": (20,), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv", "mean")},
+         # CT has no exact A†: data_sigma 0 is the proximal step at its smallest rho; more steps may pay off
+         "ct": {"iterations": (20, 40), "sigma_start": (0.3, 1.0), "data_sigma": (0.0, 0.01), "start": ("pinv",)}}
 
 
-def crops(size: int = 96) -> list[torch.Tensor]:
+def crops(size: int | None = 96) -> list[torch.Tensor]:
+    """The held-out images, Y, ``(1, 1, H, W)``: centre ``size`` x ``size`` crops, or whole with ``size=None``."""
     images = []
     for path in list_image_files(TRAIN, recursive=True)[-6:]:
         image = read_image(path, "y")
+        if size is None:
+            images.append(image.unsqueeze(0))
+            continue
         h, w = image.shape[-2:]
         top, left = (h - size) // 2, (w - size) // 2
         images.append(image[:, top : top + size, left : left + size].unsqueeze(0))
@@ -64,7 +73,7 @@ def score(flags: list[str], images: list[torch.Tensor], prior, settings: PnPSett
 
 def render(report: dict) -> str:
     """The markdown report: per family, the best point and the whole grid."""
-    lines = [f"PnP tuning on the 6 held-out training images (96×96 Y crops), prior `{report['prior']}`; {report['hardware']}.", ""]
+    lines = [f"PnP tuning on the 6 held-out training images (96×96 Y crops; {', '.join(WHOLE_IMAGES)}: whole images), prior `{report['prior']}`; {report['hardware']}.", ""]
     for family, entry in report["families"].items():
         rows, best = entry["grid"], entry["best"]
         keys = [k for k in rows[0] if k not in ("psnr", "mean")]
@@ -85,7 +94,7 @@ def main() -> int:
     if not TRAIN.is_dir():
         print(f"tune_pnp: {TRAIN} is missing (this script needs the project's shared data)", file=sys.stderr)
         return 2
-    prior, images = load_ddpm(args.prior), crops()
+    prior, cropped, whole = load_ddpm(args.prior), crops(), crops(None)
     path = args.out / "tune_pnp.json"
     earlier = json.loads(path.read_text()) if path.is_file() else {}
     report: dict = {"command": " ".join(["python", *sys.argv]), "hardware": describe_hardware(), "prior": args.prior,
@@ -95,6 +104,7 @@ def main() -> int:
         rows = []
         for values in itertools.product(*grid.values()):
             point = dict(zip(grid, values))
+            images = whole if family in WHOLE_IMAGES else cropped
             scores = [score(flags, images, prior, PnPSettings(**point)) for flags in SETTINGS[family]]
             rows.append({**point, "psnr": scores, "mean": sum(scores) / len(scores)})
             print(f"{family} {point}: " + " / ".join(f"{s:.2f}" for s in scores), flush=True)

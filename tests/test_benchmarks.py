@@ -160,9 +160,13 @@ def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path
     from reverse_anything.solvers.learned import default_idm_model
 
     out = tmp_path / "speed"
-    assert module.main(["--images", "1", "--size", "64", "--cases", "CS 10", "MRI", "--sets", "cbsd68_idm", "cbsd68", "--out", str(out)]) == 0
+    assert module.main(["--images", "1", "--size", "64", "--cases", "CS 10", "MRI", "CT", "--sets", "cbsd68_idm", "cbsd68", "--out", str(out)]) == 0
     report = json.loads((out / "speed.json").read_text())
-    assert [(e["label"], e["set"]) for e in report["cases"]] == [("CS 10 %", "cbsd68_idm"), ("MRI ×4 random lines", "cbsd68")]
+    assert [(e["label"], e["set"]) for e in report["cases"]] == [
+        ("CS 10 %", "cbsd68_idm"), ("MRI ×4 random lines", "cbsd68"), ("CT, 60 angles", "cbsd68")]
+    ct = report["cases"].pop()  # no IDM serves CT: the other three are timed, the ratios left empty
+    assert ct["model"] is None and set(ct["by_method"]) == {"pinv", "tv", "pnp"} and ct["tv_time_over_idm"] is None
+    assert "| CT, 60 angles | CBSD68 | 64×64 |" in (out / "speed.md").read_text()
     for entry in report["cases"]:
         assert entry["size"] == "64×64" and entry["model"] == default_idm_model(module.operator_for(entry["operator"], (64, 64), 0))
         seconds = {m: entry["by_method"][m]["seconds_per_image"] for m in module.METHODS}
