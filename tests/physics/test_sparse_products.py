@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from reverse_anything.physics import CT
+from reverse_anything.physics import CT, MatrixOperator
 from reverse_anything.physics.sparse import SparseProducts, scipy_available
 
 needs_scipy = pytest.mark.skipif(not scipy_available(), reason="SciPy (the ct extra) is not installed")
@@ -71,3 +71,16 @@ def test_ct_is_the_same_operator_on_both_paths(use_scipy):
     torch.testing.assert_close(op.A(x), reference.A(x))
     torch.testing.assert_close(op.A_adjoint(y), reference.A_adjoint(y))
     torch.testing.assert_close((op.A(x) * y).sum(), (x * op.A_adjoint(y)).sum())  # still the exact adjoint
+
+
+def test_a_sparse_matrix_operator_is_its_dense_twin_in_values_and_gradients():
+    torch.manual_seed(2)
+    matrix = torch.randn(9, 12, dtype=torch.float64) * (torch.rand(9, 12) < 0.3)
+    sparse, dense = MatrixOperator(matrix.to_sparse(), (3, 4)), MatrixOperator(matrix, (3, 4))
+    x = torch.rand(2, 1, 3, 4, requires_grad=True)
+    y = torch.rand(2, 1, 9, requires_grad=True)
+    for op_sparse, op_dense in ((sparse.A, dense.A), (sparse.A_adjoint, dense.A_adjoint)):
+        argument = x if op_sparse == sparse.A else y
+        got, want = op_sparse(argument), op_dense(argument)
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(torch.autograd.grad(got.square().sum(), argument)[0], torch.autograd.grad(want.square().sum(), argument)[0])

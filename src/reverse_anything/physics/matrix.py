@@ -1,6 +1,7 @@
 """Operators given directly: an explicit (dense or sparse) matrix, or a pair of Python functions."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import torch
 from torch import Tensor
 
 from .base import LinearPhysics, as_operand
+from .sparse import SparseProducts
 
 __all__ = ["MatrixOperator", "FunctionOperator"]
 
@@ -39,7 +41,7 @@ class MatrixOperator(LinearPhysics):
     """``y = M x`` for an explicit matrix ``M`` of shape (m, H·W), applied to each flattened channel.
 
     ``matrix`` is a dense torch tensor / numpy array / nested list, or a torch sparse tensor
-    (kept as sparse COO). ``image_shape`` is ``(H, W)`` or ``(C, H, W)`` (the latter also fixes the
+    (kept as sparse COO, multiplied through CSR copies of it and its transpose: :mod:`.sparse`). ``image_shape`` is ``(H, W)`` or ``(C, H, W)`` (the latter also fixes the
     channel count). Measurement shape ``(N, C, m)``. ``A_dagger``: dense, ``pinv(M)`` computed in
     float64 on first use and cached (non-persistent buffer, moves with ``.to()``); sparse, CGLS.
 
@@ -66,6 +68,12 @@ class MatrixOperator(LinearPhysics):
             )
         self._register_data("matrix", values)
         self._register_data("_pinv", None)
+        if values.is_sparse:  # products run on CSR copies (SciPy's kernel on the CPU, where installed: physics/sparse.py)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._register_data("_rows", values.to_sparse_csr())
+                self._register_data("_columns", values.t().coalesce().to_sparse_csr())
+            self._products = SparseProducts()
 
     @property
     def measurement_shape(self) -> tuple[int]:
@@ -77,18 +85,20 @@ class MatrixOperator(LinearPhysics):
             raise ValueError(f"MatrixOperator was built for {self.channels}-channel images, got {x.shape[1]} channels")
 
     def _multiply(self, matrix: Tensor, planes: Tensor) -> Tensor:
-        """``matrix @ v`` for every (N, C) vector v in ``planes`` (N, C, n)."""
+        """``matrix @ v`` for every (N, C) vector v in ``planes`` (N, C, n), ``matrix`` dense."""
         flat = planes.reshape(-1, planes.shape[-1])
-        matrix = as_operand(matrix, planes)
-        product = torch.sparse.mm(matrix, flat.T).T if matrix.is_sparse else flat @ matrix.T
-        return product.reshape(*planes.shape[:2], -1)
+        return (flat @ as_operand(matrix, planes).T).reshape(*planes.shape[:2], -1)
 
     def A(self, x: Tensor) -> Tensor:
         self.check_image(x)
+        if self.matrix.is_sparse:
+            return self._products.apply(self._rows, self._columns, x.flatten(2))
         return self._multiply(self.matrix, x.flatten(2))
 
     def A_adjoint(self, y: Tensor) -> Tensor:
         self.check_measurement(y)
+        if self.matrix.is_sparse:
+            return self._products.apply(self._columns, self._rows, y).unflatten(-1, self.image_size)
         return self._multiply(self.matrix.t(), y).unflatten(-1, self.image_size)
 
     def A_dagger(self, y: Tensor) -> Tensor:
