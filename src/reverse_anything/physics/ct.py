@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import LinearPhysics, as_operand, validate_image_size
+from .base import LinearPhysics, validate_image_size
 from .sparse import SparseProducts
 
 __all__ = ["CT"]

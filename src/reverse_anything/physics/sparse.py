@@ -23,11 +23,9 @@ _SCIPY_DTYPES = (torch.float32, torch.float64)
 
 def scipy_available() -> bool:
     """Whether SciPy's sparse kernels can be used (the optional ``ct`` extra)."""
-    try:
-        import scipy.sparse  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("scipy") is not None
 
 
 class SparseProducts:
