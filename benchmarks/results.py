@@ -43,7 +43,7 @@ OTHER_OPERATORS = (
     ("ct60", "CT, 60 angles", ["--operator", "ct", "--angles", "60"], 5),
 )
 OPERATOR_SETS = {"cbsd68": "CBSD68", "kodak24": "Kodak24"}  # full-size colour images, scored on Y
-NO_IDM = ("ct60",)  # no IDM for CT: 50 CGLS solves of A† per image, ~2.7 h (results/ct-cost/): pinv, tv and pnp only
+NO_IDM = ("ct60",)  # no IDM for CT: 50 CGLS solves of A† per image, ~7 min against TV's 19 s (results/ct-cost/): pinv, tv and pnp only
 # Targets of issue #13: idm - tv in dB
 TARGET_MARGIN = {"inpainting0.3": 1.5, "blur2": 1.5, "sr4": 1.5, "mri4": 1.5, "csnoisy0.3": 1.0}
 
