@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from idm_cases import DATA, interleaved, operator_for, write_report
+from idm_cases import DATA, interleaved, measure, operator_for, write_report
 from reverse_anything.data import list_image_files, read_image
 from reverse_anything.evaluate import crop_to_multiple
 from reverse_anything.models.idm import IncompatibleMeasurementError
@@ -65,8 +65,20 @@ def time_case(config: dict, images: list[torch.Tensor]) -> dict:
     by_method, _ = interleaved(restorers, config, images)
     idm = by_method["idm"]["seconds_per_image"] if model else None
     return {"model": model, "operator": config, "by_method": by_method,
+            "idm_gflop_per_image": idm_gflop(restorers["idm"], config, images[0]) if model else None,
             "tv_time_over_idm": by_method["tv"]["seconds_per_image"] / idm if idm else None,
             "pnp_time_over_idm": by_method["pnp"]["seconds_per_image"] / idm if idm else None}
+
+
+def idm_gflop(restorer, config: dict, image: torch.Tensor) -> float:
+    """The floating-point operations of one ``idm`` restore (torch's count: convolutions and matrix products,
+    nearly all of its work), in GFLOP, from an untimed run on ``image``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    op = operator_for(config, tuple(image.shape[-2:]), 0)
+    with FlopCounterMode(display=False) as counter:
+        restorer(op, measure(op, image, 0))
+    return counter.get_total_flops() / 1e9
 
 
 def _cell(value: float | None, form: str) -> str:
@@ -77,18 +89,24 @@ def markdown(results: dict) -> str:
     lines = [f"Seconds per image, every method side by side in one run (interleaved, order rotating, one untimed warm-up "
              f"each); the first {results['images']} images of each set, Y; {results['hardware']}. "
              f"Command: `{results['command']}`.", "",
-             "| setting | set | size | " + " | ".join(f"`{m}` s" for m in METHODS) + " | `idm` model | `tv` / `idm` time | `pnp` / `idm` time |",
-             "|---|---|---|" + "---:|" * len(METHODS) + "---|---:|---:|"]
+             "| setting | set | size | " + " | ".join(f"`{m}` s" for m in METHODS)
+             + " | `idm` model | `idm` GFLOP (GFLOP/s) | `tv` / `idm` time | `pnp` / `idm` time |",
+             "|---|---|---|" + "---:|" * len(METHODS) + "---|---:|---:|---:|"]
     for entry in results["cases"]:
         seconds = " | ".join(_cell(entry["by_method"].get(m, {}).get("seconds_per_image"), "{:.2f}") for m in METHODS)
         model = f"`{entry['model']}`" if entry["model"] else "none serves it"
-        lines.append(f"| {entry['label']} | {SET_NAMES[entry['set']]} | {entry['size']} | {seconds} | {model} | "
+        gflop = entry["idm_gflop_per_image"]
+        rate = f"{gflop:.0f} ({gflop / entry['by_method']['idm']['seconds_per_image']:.0f})" if gflop else "–"
+        lines.append(f"| {entry['label']} | {SET_NAMES[entry['set']]} | {entry['size']} | {seconds} | {model} | {rate} | "
                      f"{_cell(entry['tv_time_over_idm'], '{:.2f}×')} | {_cell(entry['pnp_time_over_idm'], '{:.2f}×')} |")
     served = [e for e in results["cases"] if e["model"]]
     lines += ["", f"A ratio above 1: `idm` is faster. Of the {len(served)} settings a shipped IDM serves, `idm` is faster than "
               f"`tv` in {sum(e['tv_time_over_idm'] > 1 for e in served)} and faster than `pnp` in "
               f"{sum(e['pnp_time_over_idm'] > 1 for e in served)}. PSNR on these few "
-              "images is in the JSON, as a check that each method ran at its table setting; the tables score all images."]
+              "images is in the JSON, as a check that each method ran at its table setting; the tables score all images. "
+              "GFLOP: what one `idm` restore computes (torch's count of its convolutions and matrix products), and in "
+              "brackets the rate this run reached: `idm`'s time is mostly its arithmetic, so it falls mainly with fewer steps, a "
+              "smaller network or faster arithmetic (bf16 on CPUs that have it: `results/precision/`)."]
     return "\n".join(lines) + "\n"
 
 

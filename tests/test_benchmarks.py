@@ -166,12 +166,14 @@ def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path
         ("CS 10 %", "cbsd68_idm"), ("MRI ×4 random lines", "cbsd68"), ("CT, 60 angles", "cbsd68")]
     ct = report["cases"].pop()  # no IDM serves CT: the other three are timed, the ratios left empty
     assert ct["model"] is None and set(ct["by_method"]) == {"pinv", "tv", "pnp"} and ct["tv_time_over_idm"] is None
+    assert ct["idm_gflop_per_image"] is None
     assert "| CT, 60 angles | CBSD68 | 64×64 |" in (out / "speed.md").read_text()
     for entry in report["cases"]:
         assert entry["size"] == "64×64" and entry["model"] == default_idm_model(module.operator_for(entry["operator"], (64, 64), 0))
         seconds = {m: entry["by_method"][m]["seconds_per_image"] for m in module.METHODS}
         assert all(s > 0 for s in seconds.values()) and all(10 < entry["by_method"][m]["psnr"] < 60 for m in ("tv", "pnp", "idm"))
         assert entry["tv_time_over_idm"] == pytest.approx(seconds["tv"] / seconds["idm"])
+        assert 3 < entry["idm_gflop_per_image"] < 12  # 8 steps of ~0.85 GFLOP at 64², not counted as zero or twice
         assert entry["pnp_time_over_idm"] == pytest.approx(seconds["pnp"] / seconds["idm"])
     assert "| MRI ×4 random lines | CBSD68 | 64×64 |" in (out / "speed.md").read_text()
     with pytest.raises(SystemExit):
