@@ -176,5 +176,14 @@ def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path
         assert 3 < entry["idm_gflop_per_image"] < 12  # 8 steps of ~0.85 GFLOP at 64², not counted as zero or twice
         assert entry["pnp_time_over_idm"] == pytest.approx(seconds["pnp"] / seconds["idm"])
     assert "| MRI ×4 random lines | CBSD68 | 64×64 |" in (out / "speed.md").read_text()
+    # --update re-runs one row and keeps the others, in the benchmark's order
+    assert module.main(["--images", "1", "--size", "64", "--cases", "CS 10", "--sets", "cbsd68_idm", "--out", str(out), "--update"]) == 0
+    updated = json.loads((out / "speed.json").read_text())
+    assert [(e["label"], e["set"]) for e in updated["cases"]] == [
+        ("CS 10 %", "cbsd68_idm"), ("MRI ×4 random lines", "cbsd68"), ("CT, 60 angles", "cbsd68")]
+    assert updated["cases"][0]["command"].endswith("--update") and not updated["cases"][1]["command"].endswith("--update")
+    assert updated["cases"][1] == report["cases"][1] and "; then " in updated["command"]
+    with pytest.raises(SystemExit):  # another thread count or image count than the report's
+        module.main(["--images", "2", "--size", "64", "--cases", "CS 10", "--sets", "cbsd68_idm", "--out", str(out), "--update"])
     with pytest.raises(SystemExit):
         module.main(["--size", "40"])
