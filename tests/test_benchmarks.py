@@ -187,3 +187,16 @@ def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path
         module.main(["--images", "2", "--size", "64", "--cases", "CS 10", "--sets", "cbsd68_idm", "--out", str(out), "--update"])
     with pytest.raises(SystemExit):
         module.main(["--size", "40"])
+
+
+def test_injector_order_times_both_orders_of_the_same_function(tmp_path: Path) -> None:
+    module = _load("injector_order")
+    if not (module.DATA / "train").is_dir():
+        pytest.skip("needs the project's shared data (../shared/data)")
+    assert module.main(["--size", "32", "--train-size", "32", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "injector_order.json").read_text())
+    restore, step = report["restore"], report["train_step"]
+    assert restore["max_abs_difference"] < 1e-4 and step["loss_difference"] < 1e-5
+    assert restore["speed_up"] == pytest.approx(restore["seconds_per_batch"]["published"] / restore["seconds_per_batch"]["coarse grid"])
+    assert step["speed_up"] == pytest.approx(step["seconds"]["published"] / step["seconds"]["coarse grid"])
+    assert "| restore 2 held-out crops of 32² |" in (tmp_path / "injector_order.md").read_text()
