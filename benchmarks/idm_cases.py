@@ -6,6 +6,7 @@ folder is on ``sys.path``, so ``import idm_cases`` finds this file).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,14 @@ CASES = (
     ("MRI ×4 random lines", {"operator": "mri", "acceleration": 4, "mask": "random"}),
 )
 SEEDED = {"cs": "perm_seed", "inpainting": "seed", "mri": "seed"}  # one operator draw per image, as the evaluations do
+
+
+def missing_data(script: str, folder: str = "train") -> bool:
+    """Whether the shared data folder a benchmark needs is absent (then a one-line reason is printed on stderr)."""
+    if (DATA / folder).is_dir():
+        return False
+    print(f"{script}: {DATA / folder} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
+    return True
 
 
 def operator_for(config: dict, size: tuple[int, int], index: int):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from idm_cases import DATA, held_out_images, measure, operator_for, write_report
+from idm_cases import held_out_images, measure, missing_data, operator_for, write_report
 from reverse_anything.models.blocks import Injector
 from reverse_anything.models.checkpoint import load_idm
 from reverse_anything.profiling import describe_hardware
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results/injector-order"))
     args = parser.parse_args(argv)
-    if not (DATA / "train").is_dir():
-        print(f"injector_order: {DATA / 'train'} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
+    if missing_data("injector_order"):
         return 2
     torch.set_num_threads(args.threads)
     model = load_idm(MODEL)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from idm_cases import CASES, DATA, held_out_images, interleaved, operator_for, write_report
+from idm_cases import CASES, held_out_images, interleaved, missing_data, operator_for, write_report
 from reverse_anything.metrics import psnr
 from reverse_anything.models.precision import PRECISIONS, native_bf16
 from reverse_anything.profiling import describe_hardware
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", help="only the cases whose label contains one of these texts")
     parser.add_argument("--out", type=Path, default=Path("results/precision"))
     args = parser.parse_args(argv)
-    if not (DATA / "train").is_dir():
-        print(f"precision: {DATA / 'train'} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
+    if missing_data("precision"):
         return 2
     torch.set_num_threads(args.threads)
     images = held_out_images(args.holdout, args.size)

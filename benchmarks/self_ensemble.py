@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from idm_cases import CASES, DATA, held_out_images, measure, operator_for
+from idm_cases import CASES, held_out_images, measure, missing_data, operator_for
 from reverse_anything.metrics import psnr
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=int, default=6, help="held-out training files (default 6, as in training)")
     parser.add_argument("--out", type=Path, default=Path("results/self-ensemble"))
     args = parser.parse_args(argv)
-    if not (DATA / "train").is_dir():
-        print(f"self_ensemble: {DATA / 'train'} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
+    if missing_data("self_ensemble"):
         return 2
     images = held_out_images(args.holdout, args.size)
     results: dict = {"command": " ".join(["python", "benchmarks/self_ensemble.py", *(sys.argv[1:] if argv is None else argv)]), "hardware": describe_hardware(), "images": len(images),

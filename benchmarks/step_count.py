@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from idm_cases import CASES, DATA, held_out_images, interleaved, write_report
+from idm_cases import CASES, held_out_images, interleaved, missing_data, write_report
 from reverse_anything.models.precision import PRECISIONS
 from reverse_anything.profiling import describe_hardware
 from reverse_anything.solvers import get_restorer
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(cases) != 1:
         print(f"step_count: --case {args.case!r} matches {len(cases)} cases; choose one of: {', '.join(l for l, _ in CASES)}", file=sys.stderr)
         return 2
-    if not (DATA / "train").is_dir():
-        print(f"step_count: {DATA / 'train'} is missing (this benchmark needs the project's shared data)", file=sys.stderr)
+    if missing_data("step_count"):
         return 2
     torch.set_num_threads(args.threads)
     label, config = cases[0]

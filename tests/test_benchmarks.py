@@ -90,7 +90,7 @@ def test_the_showcase_settings_are_rows_of_the_readme_tables() -> None:
 
 def test_self_ensemble_scores_every_case_with_the_model_idm_picks(tmp_path: Path) -> None:
     module = _load("self_ensemble")
-    if not (module.DATA / "train").is_dir():
+    if not (_load("idm_cases").DATA / "train").is_dir():
         pytest.skip("needs the project's shared data (../shared/data/train)")
     from reverse_anything.solvers.learned import default_idm_model
 
@@ -108,7 +108,7 @@ def test_self_ensemble_scores_every_case_with_the_model_idm_picks(tmp_path: Path
 
 def test_precision_compares_fp32_and_bf16_side_by_side_with_the_model_idm_picks(tmp_path: Path) -> None:
     module = _load("precision")
-    if not (module.DATA / "train").is_dir():
+    if not (_load("idm_cases").DATA / "train").is_dir():
         pytest.skip("needs the project's shared data (../shared/data/train)")
     from reverse_anything.solvers.learned import default_idm_model
 
@@ -131,7 +131,7 @@ def test_precision_compares_fp32_and_bf16_side_by_side_with_the_model_idm_picks(
 
 def test_step_count_sets_a_re_stepped_model_beside_the_shipped_one_and_tv(tmp_path: Path) -> None:
     module = _load("step_count")
-    if not (module.DATA / "train").is_dir():
+    if not (_load("idm_cases").DATA / "train").is_dir():
         pytest.skip("needs the project's shared data (../shared/data/train)")
     from reverse_anything.models.checkpoint import load_idm, load_unique_state_dict, save_idm, unique_state_dict
     from reverse_anything.models.idm import IDM, IDMConfig
@@ -191,7 +191,7 @@ def test_speed_times_every_method_side_by_side_with_the_model_idm_picks(tmp_path
 
 def test_injector_order_times_both_orders_of_the_same_function(tmp_path: Path) -> None:
     module = _load("injector_order")
-    if not (module.DATA / "train").is_dir():
+    if not (_load("idm_cases").DATA / "train").is_dir():
         pytest.skip("needs the project's shared data (../shared/data)")
     assert module.main(["--size", "32", "--train-size", "32", "--repeats", "1", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "injector_order.json").read_text())
