@@ -96,22 +96,18 @@ class Injector(nn.Module):
         """The formula above in an equal, cheaper order (:func:`coarse_grid_conv`): both 1x1 maps run on the
         ``H/r x W/r`` grid, so the feature map is never laid out at full resolution (``benchmarks/injector_order.py``
         times both orders). ``published_order = True`` computes it as written, for that comparison and the tests."""
+        r, size = self.scale, x_init.shape[-2:]
+        padded = (f.shape[-2] * r, f.shape[-1] * r)
         if self.published_order:
-            return self._as_published(f, x_init, physics, step)
-        r, size = self.scale, x_init.shape[-2:]
-        padded = (f.shape[-2] * r, f.shape[-1] * r)
-        z = crop_to(F.pixel_shuffle(coarse_grid_conv(f, self.to_image[step], r), r), size)
+            z = self.to_image[step](F.pixel_shuffle(f, r))
+        else:
+            z = F.pixel_shuffle(coarse_grid_conv(f, self.to_image[step], r), r)
+        z = crop_to(z, size)
         u = torch.cat([z, physics.A_dagger(physics.A(z)), x_init], dim=1)
         u = F.pad(u, (0, padded[1] - size[1], 0, padded[0] - size[0]))
+        if self.published_order:
+            return F.pixel_unshuffle(self.to_features[step](u), r)
         return coarse_grid_conv(F.pixel_unshuffle(u, r), self.to_features[step], r)
-
-    def _as_published(self, f: Tensor, x_init: Tensor, physics, step: int) -> Tensor:
-        r, size = self.scale, x_init.shape[-2:]
-        padded = (f.shape[-2] * r, f.shape[-1] * r)
-        z = crop_to(self.to_image[step](F.pixel_shuffle(f, r)), size)
-        u = torch.cat([z, physics.A_dagger(physics.A(z)), x_init], dim=1)
-        u = F.pad(u, (0, padded[1] - size[1], 0, padded[0] - size[0]))
-        return F.pixel_unshuffle(self.to_features[step](u), r)
 
 
 def coarse_grid_conv(h: Tensor, conv: nn.Conv2d, r: int) -> Tensor:

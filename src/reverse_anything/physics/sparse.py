@@ -5,7 +5,8 @@ buffers (built once, exactly; they follow ``.to()``). :class:`SparseProducts` mu
 
 * the matrices are cast to the input's dtype and device once, on first use, not on every call;
 * on the CPU, in float32 / float64, with SciPy installed, the product runs on SciPy's CSR kernel, about 4x
-  torch's on one thread (60-angle CT at 320x480: 0.02 s against 0.08 s, and 0.28 s with the per-call cast).
+  torch's on one thread (60-angle CT at 320x480: 0.019 s against 0.080 s, and a per-call cast added 0.17 s;
+  ``benchmarks/ct_cost.py``).
   Its gradient is the product with the transpose, so autograd works on both paths.
 """
 from __future__ import annotations
@@ -40,22 +41,23 @@ class SparseProducts:
     def __init__(self, use_scipy: bool | None = None) -> None:
         self.use_scipy = scipy_available() if use_scipy is None else use_scipy
         self._cache: dict[tuple[int, torch.dtype, torch.device, bool], tuple[Tensor, Any]] = {}
-        self._current: tuple[int, int] = (0, 0)
 
     def apply(self, matrix: Tensor, transpose: Tensor, planes: Tensor) -> Tensor:
         """``matrix @ plane`` per plane; ``transpose`` is ``matrixᵀ`` (stored), used for the gradient."""
         flat = planes.reshape(-1, planes.shape[-1])
-        self._current = (id(matrix), id(transpose))
-        if self.use_scipy and planes.device.type == "cpu" and planes.dtype in _SCIPY_DTYPES:
-            product = _ScipyProduct.apply(flat, self._operand(matrix, planes, scipy=True), self._operand(transpose, planes, scipy=True))
+        scipy = self.use_scipy and planes.device.type == "cpu" and planes.dtype in _SCIPY_DTYPES
+        stored = {id(matrix), id(transpose)}  # the operator's current buffers: copies of any others are dropped
+        operand = self._operand(matrix, planes, scipy, stored)
+        if scipy:
+            product = _ScipyProduct.apply(flat, operand, self._operand(transpose, planes, scipy, stored))
         else:
-            product = (self._operand(matrix, planes, scipy=False) @ flat.T).T
+            product = (operand @ flat.T).T
         return product.reshape(*planes.shape[:-1], matrix.shape[0])
 
-    def _operand(self, matrix: Tensor, like: Tensor, scipy: bool) -> Any:
+    def _operand(self, matrix: Tensor, like: Tensor, scipy: bool, stored: set[int]) -> Any:
         key = (id(matrix), like.dtype, like.device, scipy)  # the entry holds the matrix, so its id stays its own
         if key not in self._cache:
-            self._cache = {k: v for k, v in self._cache.items() if k[0] in self._current}  # drop copies of replaced buffers
+            self._cache = {k: v for k, v in self._cache.items() if k[0] in stored}
             self._cache[key] = (matrix, _to_scipy(matrix, like.dtype) if scipy else matrix.to(device=like.device, dtype=like.dtype))
         return self._cache[key][1]
 
